@@ -1,0 +1,3 @@
+"""castbench: what image classification backbones cost to train and serve, and what they buy."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+import sys
+
+from castbench.cli import main
+
+sys.exit(main())

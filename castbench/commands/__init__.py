@@ -1,0 +1,1 @@
+"""Subcommands of the ``castbench`` CLI, one module per command group."""

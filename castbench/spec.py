@@ -1,0 +1,57 @@
+"""What decides which network gets built, without importing Keras (so the CLI can check input
+before the slow framework start)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from castbench import backbones
+from castbench.backbones import Backbone
+from castbench.errors import UsageError
+
+HEADS = ("gap", "dense")
+WEIGHT_CHOICES_HELP = "none (random init, default) | imagenet (local Keras cache only) | PATH"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A backbone, its input size, its head and its initial weights."""
+
+    backbone: str
+    size: int | None = None  # None: the backbone's native size
+    head: str = "gap"
+    dense: bool = True  # only for the ``dense`` head
+    dropout: float = 0.5  # only for the ``dense`` head; 0 drops the layer
+    dense_units: int = 1024
+    weights: str = "none"
+
+    @property
+    def record(self) -> Backbone:
+        return backbones.get(self.backbone)
+
+    @property
+    def input_size(self) -> int:
+        return self.size or self.record.native_size
+
+    @property
+    def head_label(self) -> str:
+        """``gap``, ``dense``, or ``dense`` with its ablations, e.g. ``dense+no-dropout``."""
+        if self.head == "gap":
+            return "gap"
+        parts = ["dense"]
+        if not self.dense:
+            parts.append("no-dense")
+        if self.dropout <= 0:
+            parts.append("no-dropout")
+        return "+".join(parts)
+
+    def validate(self) -> None:
+        """Reject impossible requests before any model is built."""
+        if self.head not in HEADS:
+            raise UsageError(f"unknown head {self.head!r}; choose from: {', '.join(HEADS)}")
+        record = self.record
+        if self.input_size < record.min_size:
+            raise UsageError(
+                f"{record.name} needs an input of at least {record.min_size}x{record.min_size} px,"
+                f" got {self.input_size}"
+            )
