@@ -12,7 +12,7 @@ from castbench.errors import CastbenchError
 from castbench.runtime import start_quietly
 
 # Modules under castbench.commands, each with ``register(subparsers)``.
-COMMAND_MODULES = ("registry", "data")
+COMMAND_MODULES = ("registry", "timing", "data", "training")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in results metadata
     try:
         start_quietly()
         return int(args.func(args) or 0)

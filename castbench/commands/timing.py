@@ -1,0 +1,191 @@
+"""``castbench timing`` (the main job) and ``castbench plot``."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+
+from castbench.commands.output import format_table, print_json
+from castbench.errors import UsageError
+from castbench.timing.config import MODES, PRECISIONS, SEED_TRAIN_IMAGES
+
+SEED_TIMING = Path(__file__).resolve().parents[2] / "results" / "seed" / "part4_timing.csv"
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def size_choice(text: str) -> int | None:
+    return None if text == "native" else positive_int(text)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    timing = subparsers.add_parser(
+        "timing",
+        help="time training and inference steps and epochs (the main job)",
+        description="Build each backbone at its native resolution (or --size) and time "
+        "training and inference steps on a fixed batch, with warm-up and compile time kept "
+        "apart. Time per epoch = ceil(n_train / batch) x median step. Rows are written to "
+        "OUT/timing.csv and OUT/timing.json as each is measured; plots to OUT/plots/.",
+    )
+    timing.add_argument(
+        "--backbones",
+        nargs="+",
+        default=["all"],
+        metavar="NAME",
+        help="backbone names, or 'all' (default)",
+    )
+    timing.add_argument(
+        "--batch",
+        nargs="+",
+        type=positive_int,
+        default=[2, 4, 8],
+        metavar="N",
+        help="batch sizes (default: 2 4 8)",
+    )
+    timing.add_argument(
+        "--mode",
+        nargs="+",
+        choices=MODES,
+        default=list(MODES),
+        help="train and/or infer (default: both)",
+    )
+    timing.add_argument(
+        "--size",
+        type=size_choice,
+        default=None,
+        metavar="native|N",
+        help="input size in pixels (default: each backbone's native size)",
+    )
+    timing.add_argument("--steps", type=positive_int, default=10, help="timed steps (default 10)")
+    timing.add_argument(
+        "--warmup",
+        type=positive_int,
+        default=2,
+        help="warm-up steps; the first one's extra time is compile_s (default 2)",
+    )
+    timing.add_argument("--precision", choices=PRECISIONS, default="float32")
+    timing.add_argument(
+        "--jit",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="XLA compilation on/off (default: Keras decides)",
+    )
+    timing.add_argument("--head", choices=("gap", "dense"), default="gap")
+    timing.add_argument("--weights", default="none", help="none | imagenet | PATH")
+    timing.add_argument(
+        "--n-train",
+        type=positive_int,
+        default=None,
+        help=f"training images per epoch (default: the seed's "
+        f"{SEED_TRAIN_IMAGES:,}, or the --data set's training split)",
+    )
+    timing.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="results folder (default: results/timing-<date>-<time>)",
+    )
+    timing.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep rows already in --out and measure only what is missing",
+    )
+    timing.add_argument("--no-plots", action="store_true", help="skip the plots")
+    timing.add_argument("--json", action="store_true", help="print the rows as JSON at the end")
+    timing.set_defaults(func=run_timing)
+
+    plot = subparsers.add_parser(
+        "plot",
+        help="redraw time-versus-batch plots from a results folder",
+        description="Draw time per batch, time per epoch and images per second versus batch "
+        "size from a timing results folder.",
+    )
+    plot.add_argument("source", type=Path, help="a timing results folder")
+    plot.add_argument("--out", type=Path, default=None, help="plot folder (default SOURCE/plots)")
+    plot.add_argument("--seed", action="store_true", help="overlay the seed study's Part 4 numbers")
+    plot.set_defaults(func=run_plot)
+
+
+def run_timing(args: argparse.Namespace) -> int:
+    from castbench.timing.config import build_matrix
+
+    common = dict(steps=args.steps, warmup=args.warmup, precision=args.precision,
+                  jit_compile=args.jit, head=args.head, weights=args.weights)  # fmt: skip
+    if args.n_train:
+        common["n_train"] = args.n_train
+    # Checked before anything slow starts: names, sizes, batch sizes.
+    configs = build_matrix(args.backbones, args.batch, args.mode, args.size, **common)
+
+    from castbench import environment
+    from castbench.results import ResultsFolder
+    from castbench.timing.sweep import run_sweep
+
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = args.out or Path("results") / f"timing-{stamp}"
+    folder = ResultsFolder(out)
+    if folder.rows and not args.resume:
+        raise UsageError(f"{out} already holds results; pass --resume to continue it, or "
+                         "choose another --out")  # fmt: skip
+    folder.write_run_metadata(environment.collect(args.argv))
+    print(f"castbench timing: {len(configs)} configurations -> {out}", file=sys.stderr)
+    run_sweep(configs, folder, resume=args.resume)
+    rows = folder.rows
+    if not args.no_plots:
+        for path in _draw(out, out / "plots", seed=False):
+            print(f"plot: {path}", file=sys.stderr)
+    if args.json:
+        print_json(rows)
+    else:
+        print(summary_table(rows))
+    failed = [r for r in rows if r["status"] != "ok"]
+    return 1 if failed else 0
+
+
+def summary_table(rows: list[dict]) -> str:
+    headers = ["backbone", "size", "bs", "mode", "median ms", "sd ms", "p90 ms", "img/s",
+               "epoch s", "compile s", "status"]  # fmt: skip
+    table = []
+    for r in rows:
+        ok = r["status"] == "ok"
+        table.append([
+            r["backbone"], r["input_size"], r["batch_size"], r["mode"], _ms(r["step_s_median"]),
+            _ms(r["step_s_std"]), _ms(r["step_s_p90"]), r["images_per_s"], r["epoch_s"],
+            r["compile_s"], r["status"] if ok else f"{r['status']}: {r['error']}",
+        ])  # fmt: skip
+    return format_table(headers, table)
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1e3
+
+
+def _draw(source: Path, out: Path, seed: bool) -> list[Path]:
+    import pandas as pd
+
+    from castbench.results import read_rows
+    from castbench.timing.plots import plot_timing
+
+    rows = pd.DataFrame(read_rows(source))
+    if rows.empty:
+        return []
+    seed_table = pd.read_csv(SEED_TIMING) if seed else None
+    return plot_timing(rows, out, seed_table)
+
+
+def run_plot(args: argparse.Namespace) -> int:
+    written = _draw(args.source, args.out or args.source / "plots", seed=args.seed)
+    if not written:
+        raise UsageError(f"no successful timing rows to plot in {args.source}")
+    for path in written:
+        print(path)
+    return 0

@@ -1,0 +1,131 @@
+"""One versioned results schema for timing runs: ``timing.json`` (rows with their step
+samples), ``timing.csv`` (the same rows, flat) and ``run.json`` (environment, written once).
+
+Every row is written as soon as it is measured, by replacing the files atomically, so an
+interrupted run leaves a readable folder with every finished row.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from castbench.errors import UsageError
+
+SCHEMA = "castbench.timing"
+SCHEMA_VERSION = 1
+ROWS_FILE = "timing.json"
+CSV_FILE = "timing.csv"
+RUN_FILE = "run.json"
+STATUSES = ("ok", "oom", "error", "skipped")
+
+# CSV column order; every row carries these keys (None where not measured).
+COLUMNS = (
+    "key", "backbone", "input_size", "batch_size", "mode", "precision", "backend", "device",
+    "jit_compile", "head", "weights", "steps", "warmup", "first_step_s", "compile_s",
+    "step_s_mean", "step_s_median", "step_s_p90", "step_s_p99", "step_s_std", "step_s_min",
+    "step_s_max", "images_per_s", "n_train", "steps_per_epoch", "epoch_s", "params_total",
+    "params_trainable", "gflops_per_image", "achieved_gflops_per_s", "peak_rss_mb",
+    "peak_gpu_mem_mb", "gpu_util_pct", "gpu_power_w", "epoch_measured_s", "data_wait_s",
+    "data_wait_fraction", "status", "error", "measured_at",
+)  # fmt: skip
+# Kept in timing.json only: lists do not belong in a CSV cell.
+JSON_ONLY = ("samples_s", "warmup_s")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the new, never half."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def complete_row(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with every schema column present, in schema order, then the JSON-only fields."""
+    unknown = set(row) - set(COLUMNS) - set(JSON_ONLY)
+    if unknown:
+        raise ValueError(f"fields outside the results schema: {sorted(unknown)}")
+    if row.get("status") not in STATUSES:
+        raise ValueError(f"row status must be one of {STATUSES}, got {row.get('status')!r}")
+    completed = {column: row.get(column) for column in COLUMNS}
+    completed.update({name: row.get(name) for name in JSON_ONLY})
+    return completed
+
+
+def rows_to_csv(rows: list[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if row.get(k) is None else row[k] for k in COLUMNS})
+    return buffer.getvalue()
+
+
+def read_rows(folder: Path) -> list[dict[str, Any]]:
+    """Rows of a results folder; a clear error for a missing, unreadable or foreign folder."""
+    path = Path(folder) / ROWS_FILE
+    if not path.is_file():
+        raise UsageError(f"not a castbench timing results folder (no {ROWS_FILE}): {folder}")
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"unreadable results file {path}: {exc}") from None
+    if not isinstance(payload, dict) or payload.get("schema") != SCHEMA:
+        raise UsageError(f"{path} is not a castbench timing results file")
+    if payload.get("version") != SCHEMA_VERSION:
+        raise UsageError(
+            f"{path} has results schema version {payload.get('version')}; this castbench reads "
+            f"version {SCHEMA_VERSION}"
+        )
+    return list(payload.get("rows", []))
+
+
+class ResultsFolder:
+    """A timing results folder being written: rows keyed by configuration."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.path = Path(folder)
+        if self.path.exists() and not self.path.is_dir():
+            raise UsageError(f"results path is not a folder: {self.path}")
+        self.path.mkdir(parents=True, exist_ok=True)
+        existing = self.path / ROWS_FILE
+        self._rows: dict[str, dict[str, Any]] = {}
+        if existing.exists():
+            self._rows = {row["key"]: row for row in read_rows(self.path)}
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        return list(self._rows.values())
+
+    def finished_keys(self) -> set[str]:
+        return set(self._rows)
+
+    def add(self, row: dict[str, Any]) -> dict[str, Any]:
+        """Record one row (replacing any earlier row of the same configuration) and persist."""
+        completed = complete_row(row)
+        self._rows[completed["key"]] = completed
+        self._flush()
+        return completed
+
+    def write_run_metadata(self, metadata: dict[str, Any]) -> None:
+        text = json.dumps({"schema": SCHEMA, "version": SCHEMA_VERSION, **metadata}, indent=2,
+                          default=str)  # fmt: skip
+        atomic_write_text(self.path / RUN_FILE, text + "\n")
+
+    def _flush(self) -> None:
+        rows = self.rows
+        payload = {"schema": SCHEMA, "version": SCHEMA_VERSION, "rows": rows}
+        atomic_write_text(self.path / ROWS_FILE, json.dumps(payload, indent=1, default=str) + "\n")
+        atomic_write_text(self.path / CSV_FILE, rows_to_csv(rows))

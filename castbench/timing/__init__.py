@@ -1,0 +1,1 @@
+"""The timing engine: warm-up, timed steps, probes, sweeps and plots."""

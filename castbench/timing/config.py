@@ -1,0 +1,107 @@
+"""One timing configuration, and the matrix a sweep covers."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from castbench import backbones
+from castbench.errors import UsageError
+
+MODES = ("train", "infer")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+# The seed's 6,633 training images less ImageDataGenerator's validation_split=0.2, which it
+# takes per class as int(n * 0.2): def_front 3,758 -> 3,007, ok_front 2,875 -> 2,300.
+SEED_TRAIN_IMAGES = 5_307
+
+
+@dataclass(frozen=True)
+class TimingConfig:
+    """What one timing row measures."""
+
+    backbone: str
+    input_size: int
+    batch_size: int
+    mode: str = "train"
+    precision: str = "float32"
+    jit_compile: bool | None = None  # None: Keras decides ("auto")
+    steps: int = 10
+    warmup: int = 2
+    n_train: int = SEED_TRAIN_IMAGES
+    head: str = "gap"
+    weights: str = "none"
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        if self.batch_size <= 0:
+            raise UsageError(f"batch size must be a positive whole number, got {self.batch_size}")
+        if self.mode not in MODES:
+            raise UsageError(f"unknown mode {self.mode!r}; choose from: {', '.join(MODES)}")
+        if self.precision not in PRECISIONS:
+            raise UsageError(
+                f"unknown precision {self.precision!r}; choose from: {', '.join(PRECISIONS)}"
+            )
+        if self.steps <= 0:
+            raise UsageError(f"steps must be positive, got {self.steps}")
+        if self.warmup < 1:
+            raise UsageError("warmup must be at least 1 (the first step compiles)")
+        record = backbones.get(self.backbone)
+        if self.input_size < record.min_size:
+            raise UsageError(
+                f"{record.name} needs an input of at least {record.min_size}x{record.min_size} px,"
+                f" got {self.input_size}"
+            )
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(self.n_train / self.batch_size)
+
+    @property
+    def model_key(self) -> tuple:
+        """Configurations with the same key can share one built model."""
+        return (self.backbone, self.input_size, self.precision, self.jit_compile, self.head,
+                self.weights)  # fmt: skip
+
+    @property
+    def key(self) -> str:
+        """Identifies the configuration in a results folder, for resume and compare."""
+        jit = {None: "auto", True: "jit", False: "nojit"}[self.jit_compile]
+        return (
+            f"{self.backbone}|{self.input_size}|{self.batch_size}|{self.mode}|"
+            f"{self.precision}|{jit}|{self.head}"
+        )
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data.pop("extra")
+        return data
+
+
+def build_matrix(
+    names: list[str] | None,
+    batch_sizes: list[int],
+    modes: list[str],
+    size: int | None = None,
+    **common,
+) -> list[TimingConfig]:
+    """Backbone x batch size x mode, at each backbone's native size unless ``size`` is given.
+
+    Ordered so that one model serves consecutive configurations: backbone, then mode, then
+    batch size ascending (a larger batch after a smaller one retraces cheaply).
+    """
+    if not batch_sizes:
+        raise UsageError("give at least one batch size")
+    configs = []
+    for record in backbones.resolve(names):
+        for mode in modes:
+            for batch in sorted(dict.fromkeys(batch_sizes)):
+                configs.append(
+                    TimingConfig(
+                        backbone=record.name,
+                        input_size=size or record.native_size,
+                        batch_size=batch,
+                        mode=mode,
+                        **common,
+                    )
+                )
+    return configs

@@ -1,0 +1,86 @@
+"""Time versus batch size plots from timing rows: per batch, per epoch and images per second,
+one curve per backbone, training and inference side by side."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never needs a display
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+MODE_TITLES = {"train": "training step", "infer": "inference step"}
+SEED_LABEL = "seed study (GPU, input pipeline included)"
+
+
+def _metrics(frame: pd.DataFrame) -> dict[str, tuple[str, str, str | None]]:
+    """file stem -> (column, y label, spread column)."""
+    return {
+        "time_per_batch": ("step_s_median", "time per batch (s), median ± sd", "step_s_std"),
+        "time_per_epoch": ("epoch_s", "time per epoch (s) = ceil(n_train / bs) × step", None),
+        "images_per_second": ("images_per_s", "images per second", None),
+    }
+
+
+def plot_timing(rows: pd.DataFrame, out_dir: Path, seed: pd.DataFrame | None = None) -> list[Path]:
+    """Write the three plots (PNG and SVG) into ``out_dir``; return the PNG paths.
+
+    ``seed`` (the seed study's Part 4 table) adds its numbers as dashed curves on the training
+    panels: its per-batch times, its epochs as it reported them, and images per second.
+    """
+    ok = rows[rows["status"] == "ok"]
+    if ok.empty:
+        return []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    modes = [m for m in ("train", "infer") if m in set(ok["mode"])]
+    backbones = list(dict.fromkeys(ok["backbone"]))
+    colours = dict(zip(backbones, plt.cm.tab10.colors * 3, strict=False))
+    written = []
+    for stem, (column, ylabel, spread) in _metrics(ok).items():
+        fig, axes = plt.subplots(1, len(modes), figsize=(6.5 * len(modes), 5), squeeze=False)
+        for ax, mode in zip(axes[0], modes, strict=True):
+            subset = ok[ok["mode"] == mode]
+            for backbone in backbones:
+                curve = subset[subset["backbone"] == backbone].sort_values("batch_size")
+                if curve.empty:
+                    continue
+                size = int(curve["input_size"].iloc[0])
+                ax.errorbar(curve["batch_size"], curve[column],
+                            yerr=curve[spread] if spread else None, marker="o", capsize=3,
+                            color=colours[backbone], label=f"{backbone} ({size}px)")  # fmt: skip
+            if seed is not None and mode == "train":
+                _overlay_seed(ax, seed, stem, colours)
+            ax.set_title(MODE_TITLES.get(mode, mode), fontsize=13)
+            ax.set_xlabel("batch size", fontsize=12)
+            ax.set_ylabel(ylabel, fontsize=11)
+            ax.set_xticks(sorted(set(ok["batch_size"])))
+            ax.grid(alpha=0.3)
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=10)
+        fig.suptitle(_title(rows), fontsize=12)
+        fig.tight_layout()
+        for suffix in ("png", "svg"):
+            path = out_dir / f"{stem}.{suffix}"
+            fig.savefig(path, dpi=120, bbox_inches="tight")
+        plt.close(fig)
+        written.append(out_dir / f"{stem}.png")
+    return written
+
+
+def _overlay_seed(ax, seed: pd.DataFrame, stem: str, colours: dict) -> None:
+    column = {"time_per_batch": "batch_s_reported", "time_per_epoch": "epoch_s"}.get(stem)
+    for backbone, curve in seed.groupby("backbone", sort=False):
+        if backbone not in colours:
+            continue
+        curve = curve.sort_values("batch_size")
+        values = (curve["batch_size"] / curve["batch_s_reported"] if column is None
+                  else curve[column])  # fmt: skip
+        ax.plot(curve["batch_size"], values, linestyle="--", alpha=0.6, color=colours[backbone])
+    ax.plot([], [], linestyle="--", color="grey", label=SEED_LABEL)
+
+
+def _title(rows: pd.DataFrame) -> str:
+    first = rows.iloc[0]
+    return f"{first['device']} · {first['backend']} · {first['precision']}"

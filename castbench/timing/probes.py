@@ -1,0 +1,81 @@
+"""Resource probes sampled in a background thread while steps run: peak host RSS (psutil)
+and, when an NVIDIA GPU is present, GPU memory, utilisation and power (pynvml)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import psutil
+
+SAMPLE_INTERVAL_S = 0.05
+
+
+class _Nvml:
+    """pynvml for the first visible GPU, or nothing when there is no NVIDIA driver."""
+
+    def __init__(self) -> None:
+        self.handle = None
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            if pynvml.nvmlDeviceGetCount() > 0:
+                self.handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+                self.nvml = pynvml
+        except Exception:  # no driver, no library, no device: GPU fields stay empty
+            self.handle = None
+
+    def sample(self) -> tuple[float, float, float] | None:
+        """(memory used MB, utilisation %, power W), or None."""
+        if self.handle is None:
+            return None
+        try:
+            memory = self.nvml.nvmlDeviceGetMemoryInfo(self.handle).used / 2**20
+            utilisation = self.nvml.nvmlDeviceGetUtilizationRates(self.handle).gpu
+            power = self.nvml.nvmlDeviceGetPowerUsage(self.handle) / 1000.0
+        except Exception:
+            return None
+        return memory, float(utilisation), power
+
+
+class ResourceMonitor:
+    """Context manager; after it exits, ``result()`` holds the peaks and means it saw."""
+
+    def __init__(self, interval_s: float = SAMPLE_INTERVAL_S) -> None:
+        self.interval_s = interval_s
+        self._process = psutil.Process()
+        self._nvml = _Nvml()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._peak_rss = 0
+        self._gpu: list[tuple[float, float, float]] = []
+
+    def _sample(self) -> None:
+        self._peak_rss = max(self._peak_rss, self._process.memory_info().rss)
+        gpu = self._nvml.sample()
+        if gpu is not None:
+            self._gpu.append(gpu)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._sample()
+
+    def __enter__(self) -> ResourceMonitor:
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def result(self) -> dict[str, Any]:
+        gpu = self._gpu
+        return {
+            "peak_rss_mb": round(self._peak_rss / 2**20, 1),
+            "peak_gpu_mem_mb": round(max(g[0] for g in gpu), 1) if gpu else None,
+            "gpu_util_pct": round(sum(g[1] for g in gpu) / len(gpu), 1) if gpu else None,
+            "gpu_power_w": round(sum(g[2] for g in gpu) / len(gpu), 1) if gpu else None,
+        }

@@ -1,0 +1,128 @@
+"""The engine on a real (tiny) model: the rows it writes and the CLI around it."""
+
+import json
+import time
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from castbench.cli import main
+from castbench.results import ResultsFolder, read_rows
+from castbench.timing.config import TimingConfig
+from castbench.timing.engine import StepRunner, build_for_timing, measure
+from castbench.timing.sweep import run_sweep
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("timing") / "run"
+    code = main(["timing", "--backbones", "mobilenetv2", "--batch", "2", "4", "--size", "32",
+                 "--steps", "3", "--warmup", "1", "--out", str(out), "--json"])  # fmt: skip
+    return code, out
+
+
+def test_cli_writes_ok_rows_with_spread_and_correct_epochs(tiny_run):
+    code, out = tiny_run
+    assert code == 0
+    rows = read_rows(out)
+    assert [(r["batch_size"], r["mode"]) for r in rows] == [
+        (2, "train"), (4, "train"), (2, "infer"), (4, "infer"),
+    ]  # fmt: skip
+    for row in rows:
+        assert row["status"] == "ok" and row["error"] is None
+        assert len(row["samples_s"]) == 3 and len(row["warmup_s"]) == 1
+        assert row["step_s_min"] <= row["step_s_median"] <= row["step_s_max"]
+        assert row["steps_per_epoch"] == -(-5307 // row["batch_size"])
+        assert row["epoch_s"] == pytest.approx(row["steps_per_epoch"] * row["step_s_median"])
+        assert row["images_per_s"] == pytest.approx(row["batch_size"] / row["step_s_median"])
+        assert row["compile_s"] >= 0 and row["first_step_s"] >= row["compile_s"]
+        assert row["params_total"] > 2_000_000 and row["gflops_per_image"] > 0
+        assert row["peak_rss_mb"] > 100
+        assert row["peak_gpu_mem_mb"] is None  # no GPU here: empty, not an error
+    metadata = json.loads((out / "run.json").read_text())
+    assert metadata["backend"] == "tensorflow" and "--size 32" in metadata["command"]
+    frame = pd.read_csv(out / "timing.csv")
+    assert list(frame["status"]) == ["ok"] * 4
+
+
+def test_cli_draws_three_plots(tiny_run):
+    _, out = tiny_run
+    for stem in ("time_per_batch", "time_per_epoch", "images_per_second"):
+        assert (out / "plots" / f"{stem}.png").stat().st_size > 10_000
+        assert (out / "plots" / f"{stem}.svg").exists()
+
+
+def test_plot_command_overlays_the_seed(tiny_run, tmp_path):
+    _, out = tiny_run
+    assert main(["plot", str(out), "--out", str(tmp_path), "--seed"]) == 0
+    assert (tmp_path / "time_per_batch.png").exists()
+
+
+def test_existing_results_need_resume(tiny_run, capsys):
+    _, out = tiny_run
+    assert main(["timing", "--backbones", "mobilenetv2", "--size", "32", "--out", str(out)]) == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["timing", "--backbones", "nope"],
+        ["timing", "--batch", "0"],
+        ["timing", "--backbones", "inceptionv3", "--size", "32"],
+    ],
+)
+def test_bad_timing_input_exits_2_before_measuring(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        code = main(argv)
+        raise SystemExit(code)
+    assert info.value.code == 2
+    assert "error" in capsys.readouterr().err
+
+
+def test_engine_agrees_with_a_hand_written_train_on_batch_loop():
+    config = TimingConfig("mobilenetv2", 32, 4, steps=15, warmup=3)
+    model = build_for_timing(config)
+    runner = StepRunner(model, config)
+    engine = measure(runner)["step_s_median"]
+    x = np.asarray(runner.images)
+    y = np.asarray(runner.labels)
+    plain = []
+    for _ in range(15):
+        start = time.perf_counter()
+        model.train_on_batch(x, y)
+        plain.append(time.perf_counter() - start)
+    # a shared, noisy machine: only a gross disagreement (a wrong clock, a missed sync) fails
+    assert 0.5 < engine / float(np.median(plain)) < 2.0
+    keras.backend.clear_session()
+
+
+def test_a_failing_configuration_becomes_an_error_row_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    from castbench.timing import sweep
+
+    real_measure = sweep.measure
+
+    def flaky(runner, gflops=None):
+        if runner.config.batch_size == 2:
+            raise RuntimeError("simulated failure\nwith detail")
+        return real_measure(runner, gflops)
+
+    monkeypatch.setattr(sweep, "measure", flaky)
+    configs = [TimingConfig("mobilenetv2", 32, b, "infer", steps=2, warmup=1) for b in (2, 4)]
+    rows = run_sweep(configs, ResultsFolder(tmp_path))
+    assert [r["status"] for r in rows] == ["error", "ok"]
+    assert rows[0]["error"] == "RuntimeError: simulated failure"
+    assert rows[0]["params_total"] == rows[1]["params_total"]
+
+
+def test_resume_measures_only_what_is_missing(tmp_path):
+    folder = ResultsFolder(tmp_path)
+    configs = [TimingConfig("mobilenetv2", 32, b, "infer", steps=2, warmup=1) for b in (2, 4)]
+    run_sweep(configs[:1], folder)
+    first = read_rows(tmp_path)[0]
+    written = run_sweep(configs, ResultsFolder(tmp_path), resume=True)
+    assert [r["batch_size"] for r in written] == [4]
+    rows = read_rows(tmp_path)
+    assert len(rows) == 2 and rows[0]["measured_at"] == first["measured_at"]
