@@ -1,0 +1,333 @@
+"""matplotlib figures (Agg backend), sized and lettered to stay readable in print.
+
+Every function takes plain Python data (lists of dicts) and a path, draws one PNG with
+``bbox_inches="tight"`` and returns the path. Legends sit outside the axes or below them so they
+never hide data or get cut off.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+DPI = 150
+STYLE = {
+    "font.size": 13,
+    "axes.titlesize": 14,
+    "axes.labelsize": 13,
+    "xtick.labelsize": 12,
+    "ytick.labelsize": 12,
+    "legend.fontsize": 12,
+    "figure.titlesize": 15,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+}
+# Colour-blind-safe (Okabe–Ito) and distinguishable in grey print via hatches/markers.
+COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">"]
+HATCHES = ["", "//", "..", "xx", "\\\\", "++"]
+METRICS = (("accuracy_pct", "Accuracy (%)"), ("recall_pct", "Recall (%)"), ("f1", "F1"))
+
+
+def _save(fig, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _num(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def plot_history(history: Sequence[dict[str, Any]], path: Path, title: str = "") -> Path:
+    """Training curves: loss and accuracy per epoch, training and validation."""
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+        epochs = [row["epoch"] for row in history]
+        for ax, metric, label in ((axes[0], "loss", "Loss"), (axes[1], "accuracy", "Accuracy")):
+            for prefix, name, style in (("", "training", "-o"), ("val_", "validation", "--s")):
+                values = [_num(row.get(prefix + metric)) for row in history]
+                if any(v is not None for v in values):
+                    ax.plot(epochs, values, style, label=name, linewidth=2)
+            ax.set_xlabel("Epoch")
+            ax.set_ylabel(label)
+            if epochs:
+                ax.set_xticks(epochs if len(epochs) <= 12 else epochs[:: max(1, len(epochs) // 10)])
+        handles, labels = axes[0].get_legend_handles_labels()
+        if handles:
+            fig.legend(handles, labels, loc="lower center", ncol=2, bbox_to_anchor=(0.5, -0.08))
+        if title:
+            fig.suptitle(title)
+        fig.tight_layout()
+        return _save(fig, path)
+
+
+def plot_backbones(
+    timing: Sequence[tuple[str, Sequence[dict[str, Any]]]],
+    quality: Sequence[tuple[str, Sequence[dict[str, Any]]]],
+    path: Path,
+) -> Path:
+    """Time per training step against batch size (one panel per timing source, top row) beside
+    accuracy, recall and F1 per backbone (one bar per source, bottom row).
+
+    ``timing``: (label, rows with backbone, batch_size, step_s) ; ``quality``: (label, rows with
+    backbone and the metric columns).
+    """
+    names: list[str] = []
+    for _, rows in [*quality, *timing]:
+        for row in rows:
+            if row["backbone"] not in names:
+                names.append(row["backbone"])
+    colour = {n: COLOURS[i % len(COLOURS)] for i, n in enumerate(names)}
+    marker = {n: MARKERS[i % len(MARKERS)] for i, n in enumerate(names)}
+    n_top = len(timing)
+    n_bottom = 3 if quality else 0
+    columns = max(n_top, n_bottom, 1)
+    rows_of_panels = (1 if n_top else 0) + (1 if n_bottom else 0)
+    with plt.rc_context(STYLE):
+        fig = plt.figure(figsize=(5.2 * columns, 5.2 * rows_of_panels + 0.6))
+        grid = fig.add_gridspec(rows_of_panels, columns)
+        for index, (label, rows) in enumerate(timing):
+            ax = fig.add_subplot(grid[0, index])
+            for name in names:
+                points = sorted(
+                    (int(r["batch_size"]), _num(r["step_s"]))
+                    for r in rows
+                    if r["backbone"] == name and _num(r.get("step_s")) is not None
+                )
+                if points:
+                    xs, ys = zip(*points, strict=True)
+                    ax.plot(xs, ys, marker=marker[name], color=colour[name], label=name, lw=2)
+            batches = sorted({int(r["batch_size"]) for r in rows})
+            ax.set_xticks(batches)
+            ax.set_xlabel("Batch size")
+            ax.set_ylabel("Time per training step (s)")
+            ax.set_title(f"Step time: {label}")
+        if quality:
+            row_index = 1 if n_top else 0
+            sources = [label for label, _ in quality]
+            height = 0.8 / len(sources)
+            for m, (column, axis_label) in enumerate(METRICS):
+                ax = fig.add_subplot(grid[row_index, m])
+                positions = list(range(len(names)))
+                for s, (label, rows) in enumerate(quality):
+                    by_name = {r["backbone"]: _num(r.get(column)) for r in rows}
+                    values = [by_name.get(n) for n in names]
+                    offsets = [p - 0.4 + height * (s + 0.5) for p in positions]
+                    ax.barh(
+                        offsets,
+                        [v if v is not None else 0 for v in values],
+                        height=height,
+                        color=COLOURS[s % len(COLOURS)],
+                        hatch=HATCHES[s % len(HATCHES)],
+                        edgecolor="white" if s == 0 else "black",
+                        label=label,
+                    )
+                ax.set_yticks(positions)
+                ax.set_yticklabels(names if m == 0 else [])
+                ax.invert_yaxis()
+                ax.set_xlabel(axis_label)
+                ax.set_title(axis_label)
+                low = min(
+                    (
+                        v
+                        for _, rows in quality
+                        for r in rows
+                        if (v := _num(r.get(column))) is not None
+                    ),
+                    default=0,
+                )
+                top = 100 if column != "f1" else 1
+                ax.set_xlim(max(0, low - 0.1 * top) if low > 0.5 * top else 0, top * 1.01)
+            handles, labels = fig.axes[-1].get_legend_handles_labels()
+            fig.legend(handles, labels, loc="lower center", ncol=len(labels),
+                       bbox_to_anchor=(0.5, -0.04))  # fmt: skip
+        if timing:
+            handles, labels = fig.axes[0].get_legend_handles_labels()
+            fig.axes[n_top - 1].legend(handles, labels, loc="upper left",
+                                       bbox_to_anchor=(1.02, 1.0), borderaxespad=0)  # fmt: skip
+        fig.tight_layout()
+        return _save(fig, path)
+
+
+def pareto_front(points: Sequence[tuple[str, float, float]]) -> list[tuple[str, float, float]]:
+    """Points not beaten by another that is at least as fast and at least as accurate
+    (lower x and higher y are better), ordered by x."""
+    front = []
+    for name, x, y in points:
+        dominated = any((x2 <= x and y2 >= y) and (x2 < x or y2 > y) for _, x2, y2 in points)
+        if not dominated:
+            front.append((name, x, y))
+    return sorted(front, key=lambda p: (p[1], -p[2]))
+
+
+def plot_pareto(
+    series: Sequence[tuple[str, Sequence[tuple[str, float, float]]]],
+    path: Path,
+    xlabel: str,
+    ylabel: str = "Accuracy (%)",
+    title: str = "Speed against accuracy",
+) -> Path:
+    """One scatter per series, points named, the Pareto front joined and ringed."""
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(10, 6.5))
+        for s, (label, points) in enumerate(series):
+            if not points:
+                continue
+            colour = COLOURS[s % len(COLOURS)]
+            xs = [p[1] for p in points]
+            ys = [p[2] for p in points]
+            ax.scatter(xs, ys, s=70, color=colour, marker=MARKERS[s % len(MARKERS)],
+                       label=label, zorder=3)  # fmt: skip
+            for name, x, y in points:
+                ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=11)
+            front = pareto_front(points)
+            ax.step([p[1] for p in front], [p[2] for p in front], where="post", color=colour,
+                    linestyle="--", linewidth=1.8, label=f"{label}: Pareto front")  # fmt: skip
+            ax.scatter([p[1] for p in front], [p[2] for p in front], s=220, facecolors="none",
+                       edgecolors=colour, linewidths=2, zorder=4)  # fmt: skip
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        xs = [p[1] for _, pts in series for p in pts]
+        if xs and min(xs) > 0 and max(xs) / min(xs) > 20:
+            ax.set_xscale("log")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1, borderaxespad=0)
+        fig.tight_layout()
+        return _save(fig, path)
+
+
+def plot_thresholds(
+    series: Sequence[tuple[str, Sequence[dict[str, Any]]]],
+    path: Path,
+) -> Path:
+    """Accuracy, recall and F1 against the decision threshold: mean line, ± sd band."""
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, 3, figsize=(16, 5))
+        for ax, (column, label) in zip(axes, METRICS, strict=True):
+            for s, (name, rows) in enumerate(series):
+                points = sorted(
+                    (float(r["threshold"]), _num(r.get(f"{column}_mean")),
+                     _num(r.get(f"{column}_sd")) or 0.0)
+                    for r in rows
+                    if _num(r.get(f"{column}_mean")) is not None
+                )  # fmt: skip
+                if not points:
+                    continue
+                xs, means, sds = zip(*points, strict=True)
+                colour = COLOURS[s % len(COLOURS)]
+                runs = max(int(r.get("runs") or 1) for r in rows)
+                ax.plot(xs, means, marker=MARKERS[s % len(MARKERS)], color=colour, linewidth=2,
+                        label=f"{name} (n={runs})")  # fmt: skip
+                ax.fill_between(
+                    xs,
+                    [m - d for m, d in zip(means, sds, strict=True)],
+                    [m + d for m, d in zip(means, sds, strict=True)],
+                    color=colour,
+                    alpha=0.18,
+                    hatch=HATCHES[s % len(HATCHES)],
+                )
+            ax.set_xlabel("Decision threshold")
+            ax.set_ylabel(label)
+            ax.set_title(f"{label}, mean ± sd")
+        handles, labels = axes[0].get_legend_handles_labels()
+        if handles:
+            fig.legend(handles, labels, loc="lower center", ncol=len(labels),
+                       bbox_to_anchor=(0.5, -0.08))  # fmt: skip
+        fig.tight_layout()
+        return _save(fig, path)
+
+
+def plot_variants(
+    series: Sequence[tuple[str, Sequence[dict[str, Any]]]],
+    path: Path,
+    title: str = "",
+) -> Path:
+    """Accuracy, recall and F1 per variant (rows of an experiment), one bar per source."""
+    variants: list[str] = []
+    for _, rows in series:
+        for row in rows:
+            if row["variant"] not in variants:
+                variants.append(row["variant"])
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(
+            1, 3, figsize=(18, 1.0 + 0.55 * len(variants) * max(1, len(series)) ** 0.5)
+        )
+        height = 0.8 / max(1, len(series))
+        positions = list(range(len(variants)))
+        for m, (ax, (column, label)) in enumerate(zip(axes, METRICS, strict=True)):
+            for s, (name, rows) in enumerate(series):
+                by_variant = {r["variant"]: _num(r.get(column)) for r in rows}
+                values = [by_variant.get(v) for v in variants]
+                ax.barh(
+                    [p - 0.4 + height * (s + 0.5) for p in positions],
+                    [v if v is not None else 0 for v in values],
+                    height=height,
+                    color=COLOURS[s % len(COLOURS)],
+                    hatch=HATCHES[s % len(HATCHES)],
+                    edgecolor="white" if s == 0 else "black",
+                    label=name,
+                )
+            ax.set_yticks(positions)
+            ax.set_yticklabels(variants if m == 0 else [])
+            ax.invert_yaxis()
+            ax.set_xlabel(label)
+            ax.set_xlim(0, 100 * 1.01 if column != "f1" else 1.01)
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=len(labels),
+                   bbox_to_anchor=(0.5, -0.06))  # fmt: skip
+        if title:
+            fig.suptitle(title)
+        fig.tight_layout()
+        return _save(fig, path)
+
+
+def plot_confusions(
+    matrices: Sequence[tuple[str, Sequence[Sequence[int]]]],
+    path: Path,
+    columns: int = 4,
+) -> Path:
+    """Confusion matrices at threshold 0.5 (rows actual, columns predicted; ok, defect)."""
+    n = len(matrices)
+    columns = max(1, min(columns, n))
+    rows = math.ceil(n / columns)
+    with plt.rc_context({**STYLE, "axes.grid": False}):
+        fig, axes = plt.subplots(rows, columns, figsize=(3.9 * columns, 3.8 * rows), squeeze=False)
+        for ax in axes.flat[n:]:
+            ax.set_visible(False)
+        for ax, (title, matrix) in zip(axes.flat, matrices, strict=False):
+            total = sum(sum(r) for r in matrix) or 1
+            ax.imshow(matrix, cmap="Blues", vmin=0, vmax=max(max(r) for r in matrix) or 1)
+            for i in range(2):
+                for j in range(2):
+                    value = matrix[i][j]
+                    dark = value > 0.6 * (max(max(r) for r in matrix) or 1)
+                    ax.text(
+                        j,
+                        i,
+                        f"{value}\n{100 * value / total:.1f}%",
+                        ha="center",
+                        va="center",
+                        fontsize=13,
+                        color="white" if dark else "black",
+                    )
+            ax.set_xticks([0, 1], ["ok", "defect"])
+            ax.set_yticks([0, 1], ["ok", "defect"])
+            ax.set_xlabel("Predicted")
+            ax.set_ylabel("Actual")
+            ax.set_title(title, fontsize=12)
+        fig.tight_layout()
+        return _save(fig, path)
