@@ -108,10 +108,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "plot",
         help="redraw time-versus-batch plots from a results folder",
         description="Draw time per batch, time per epoch and images per second versus batch "
-        "size from a timing results folder.",
+        "size from a timing results folder or a `pytest bench --benchmark-json` file.",
     )
-    plot.add_argument("source", type=Path, help="a timing results folder")
-    plot.add_argument("--out", type=Path, default=None, help="plot folder (default SOURCE/plots)")
+    plot.add_argument(
+        "source", type=Path, help="a timing results folder or a pytest-benchmark JSON file"
+    )
+    plot.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="plot folder (default: SOURCE/plots, or beside a JSON file)",
+    )
     plot.add_argument("--seed", action="store_true", help="overlay the seed study's Part 4 numbers")
     plot.set_defaults(func=run_plot)
 
@@ -172,10 +179,10 @@ def _ms(seconds: float | None) -> float | None:
 def _draw(source: Path, out: Path, seed: bool) -> list[Path]:
     import pandas as pd
 
-    from castbench.results import read_rows
     from castbench.timing.plots import plot_timing
+    from castbench.timing.sources import load_rows
 
-    rows = pd.DataFrame(read_rows(source))
+    rows = pd.DataFrame(load_rows(source))
     if rows.empty:
         return []
     seed_table = pd.read_csv(SEED_TIMING) if seed else None
@@ -183,7 +190,12 @@ def _draw(source: Path, out: Path, seed: bool) -> list[Path]:
 
 
 def run_plot(args: argparse.Namespace) -> int:
-    written = _draw(args.source, args.out or args.source / "plots", seed=args.seed)
+    default_out = (
+        args.source.parent / f"{args.source.stem}-plots"
+        if args.source.is_file()
+        else (args.source / "plots")
+    )
+    written = _draw(args.source, args.out or default_out, seed=args.seed)
     if not written:
         raise UsageError(f"no successful timing rows to plot in {args.source}")
     for path in written:

@@ -9,7 +9,10 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+
+from castbench.timing.config import SEED_TRAIN_IMAGES  # noqa: E402
 
 MODE_TITLES = {"train": "training step", "infer": "inference step"}
 SEED_LABEL = "seed study (GPU, input pipeline included)"
@@ -70,13 +73,18 @@ def plot_timing(rows: pd.DataFrame, out_dir: Path, seed: pd.DataFrame | None = N
 
 
 def _overlay_seed(ax, seed: pd.DataFrame, stem: str, colours: dict) -> None:
-    column = {"time_per_batch": "batch_s_reported", "time_per_epoch": "epoch_s"}.get(stem)
+    """Dashed seed curves. Its reported epochs divided the batch size twice, so the epoch
+    panel shows its per-batch time x ceil(n_train / bs), the epoch it actually implies."""
     for backbone, curve in seed.groupby("backbone", sort=False):
         if backbone not in colours:
             continue
         curve = curve.sort_values("batch_size")
-        values = (curve["batch_size"] / curve["batch_s_reported"] if column is None
-                  else curve[column])  # fmt: skip
+        per_batch = curve["batch_s_reported"]
+        values = {
+            "time_per_batch": per_batch,
+            "time_per_epoch": per_batch * np.ceil(SEED_TRAIN_IMAGES / curve["batch_size"]),
+            "images_per_second": curve["batch_size"] / per_batch,
+        }[stem]
         ax.plot(curve["batch_size"], values, linestyle="--", alpha=0.6, color=colours[backbone])
     ax.plot([], [], linestyle="--", color="grey", label=SEED_LABEL)
 

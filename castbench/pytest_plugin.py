@@ -1,0 +1,176 @@
+"""pytest plugin: the timing matrix as pytest-benchmark tests, on castbench's own engine.
+
+A test that asks for the ``timing_case`` fixture is parametrised over backbone x batch size x
+mode. The case hands it a warmed-up :class:`~castbench.timing.engine.StepRunner`, the very
+step ``castbench timing`` times, so the two tools measure the same thing. One model is built
+per backbone group and reused by its parametrisations; it is freed before the next one.
+
+Choose the matrix on the command line (``--backbones``, ``--batches``, ``--size``, ``--modes``)
+or with the same names prefixed ``castbench_`` under ``[tool.pytest.ini_options]`` / ``[pytest]``.
+"""
+
+from __future__ import annotations
+
+import gc
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from castbench.errors import CastbenchError
+from castbench.timing.config import MODES, TimingConfig, build_matrix
+
+OPTIONS = {
+    # name: (help, default)
+    "backbones": ("backbones to benchmark, comma-separated, or 'all'", "all"),
+    "batches": ("batch sizes, comma-separated", "2,4,8"),
+    "size": ("input size: 'native' or pixels", "native"),
+    "modes": ("train and/or infer, comma-separated", "train,infer"),
+    "precision": ("float32 | mixed_float16 | mixed_bfloat16", "float32"),
+    "timing_steps": ("timed steps (benchmark rounds) per case", "10"),
+    "timing_warmup": ("warm-up steps per case; the first one compiles", "2"),
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("castbench", "castbench timing matrix")
+    for name, (help_text, default) in OPTIONS.items():
+        flag = "--" + name.replace("_", "-")
+        group.addoption(flag, dest=f"castbench_{name}", default=None,
+                        help=f"{help_text} (default {default})")  # fmt: skip
+        parser.addini(f"castbench_{name}", help_text, default=default)
+
+
+def _setting(config: pytest.Config, name: str) -> str:
+    value = config.getoption(f"castbench_{name}")
+    return str(value if value is not None else config.getini(f"castbench_{name}"))
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def matrix_from_options(config: pytest.Config) -> list[TimingConfig]:
+    size = _setting(config, "size")
+    modes = _split(_setting(config, "modes"))
+    unknown = set(modes) - set(MODES)
+    if unknown:
+        raise pytest.UsageError(f"unknown mode(s) {sorted(unknown)}; choose from {MODES}")
+    try:
+        batches = [int(b) for b in _split(_setting(config, "batches"))]
+        return build_matrix(
+            _split(_setting(config, "backbones")),
+            batches,
+            modes,
+            None if size == "native" else int(size),
+            precision=_setting(config, "precision"),
+            steps=int(_setting(config, "timing_steps")),
+            warmup=int(_setting(config, "timing_warmup")),
+        )
+    except (ValueError, CastbenchError) as exc:  # a bad number, name or size
+        raise pytest.UsageError(f"castbench: {exc}") from None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Check a matrix given on the command line at once: a typo is a usage error (exit 4), not
+    # a collection error buried in a report.
+    if any(config.getoption(f"castbench_{name}") is not None for name in OPTIONS):
+        matrix_from_options(config)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "timing_config" in metafunc.fixturenames:
+        configs = matrix_from_options(metafunc.config)
+        metafunc.parametrize("timing_config", configs, ids=[_case_id(c) for c in configs])
+
+
+def _case_id(config: TimingConfig) -> str:
+    return f"{config.backbone}-{config.input_size}px-bs{config.batch_size}-{config.mode}"
+
+
+@dataclass
+class _ModelCache:
+    """Holds the one model in use; building another frees the previous first."""
+
+    key: tuple | None = None
+    model: Any = None
+    profile: dict = field(default_factory=dict)
+
+    def get(self, config: TimingConfig) -> tuple[Any, dict]:
+        if config.model_key != self.key:
+            self.release()
+            from castbench.profile import profile_model
+            from castbench.timing.engine import build_for_timing
+
+            self.model = build_for_timing(config)
+            self.profile = profile_model(self.model)
+            self.key = config.model_key
+        return self.model, self.profile
+
+    def release(self) -> None:
+        if self.model is not None:
+            import keras
+
+            self.model = None
+            keras.backend.clear_session()
+            gc.collect()
+        self.key = None
+
+
+@pytest.fixture(scope="session")
+def _castbench_models() -> Any:
+    cache = _ModelCache()
+    yield cache
+    cache.release()
+
+
+@dataclass
+class TimingCase:
+    """A warmed-up step and what the benchmark JSON should say about it."""
+
+    config: TimingConfig
+    runner: Any
+    first_step_s: float
+    extra_info: dict[str, Any]
+
+    def benchmark(self, benchmark: Any) -> None:
+        """Time ``config.steps`` single steps with pytest-benchmark and complete extra_info."""
+        benchmark.group = f"{self.config.backbone} {self.config.input_size}px"
+        benchmark.extra_info.update(self.extra_info)
+        benchmark.pedantic(self.runner.step, rounds=self.config.steps, iterations=1)
+        median = benchmark.stats.stats.median
+        benchmark.extra_info.update(
+            images_per_s=self.config.batch_size / median,
+            epoch_s=self.config.steps_per_epoch * median,
+            compile_s=max(self.first_step_s - median, 0.0),
+        )
+
+
+@pytest.fixture
+def timing_case(timing_config: TimingConfig, _castbench_models: _ModelCache) -> TimingCase:
+    import keras
+
+    from castbench.environment import device_name
+    from castbench.timing.engine import StepRunner
+
+    model, profile = _castbench_models.get(timing_config)
+    runner = StepRunner(model, timing_config)
+    warmup = runner.timed_steps(timing_config.warmup)
+    extra = {
+        "backbone": timing_config.backbone,
+        "input_size": timing_config.input_size,
+        "batch_size": timing_config.batch_size,
+        "mode": timing_config.mode,
+        "precision": timing_config.precision,
+        "backend": keras.backend.backend(),
+        "device": device_name(),
+        "jit_compile": bool(getattr(model, "jit_compile", False)),
+        "params_total": profile["params_total"],
+        "params_trainable": profile["params_trainable"],
+        "gflops_per_image": profile["gflops_per_image"],
+        "n_train": timing_config.n_train,
+        "steps_per_epoch": timing_config.steps_per_epoch,
+        "first_step_s": warmup[0],
+        "warmup_s": warmup,
+    }
+    return TimingCase(timing_config, runner, warmup[0], extra)
