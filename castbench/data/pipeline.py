@@ -171,10 +171,12 @@ def augment_tensor(pixels: tf.Tensor, preset: AugmentPreset, seed: tf.Tensor) ->
         )
     if preset.brightness:  # ImageDataGenerator: PIL ImageEnhance.Brightness, clipped to 0..255
         pixels = tf.clip_by_value(pixels * params["brightness"][:, None, None, None], 0.0, 255.0)
-    if preset.hue_delta:  # tf.image.adjust_hue, one delta per image
-        hsv = tf.image.rgb_to_hsv(pixels / 255.0)
-        hue = tf.math.floormod(hsv[..., 0] + params["hue"][:, None, None], 1.0)
-        pixels = tf.image.hsv_to_rgb(tf.stack([hue, hsv[..., 1], hsv[..., 2]], axis=-1)) * 255.0
+    if preset.hue_delta:  # tf.image.adjust_hue (a fused kernel), one delta per image
+        pixels = tf.map_fn(
+            lambda item: tf.image.adjust_hue(item[0], item[1]),
+            (pixels, params["hue"]),
+            fn_output_signature=tf.float32,
+        )
     if preset.contrast:  # tf.image.adjust_contrast: per image and channel, unclipped
         mean = tf.reduce_mean(pixels, axis=[1, 2], keepdims=True)
         pixels = (pixels - mean) * params["contrast"][:, None, None, None] + mean
