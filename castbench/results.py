@@ -7,11 +7,14 @@ interrupted run leaves a readable folder with every finished row.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import io
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,7 @@ SCHEMA_VERSION = 1
 ROWS_FILE = "timing.json"
 CSV_FILE = "timing.csv"
 RUN_FILE = "run.json"
+LOCK_FILE = ".lock"
 STATUSES = ("ok", "oom", "error", "skipped")
 
 # CSV column order; every row carries these keys (None where not measured).
@@ -32,7 +36,7 @@ COLUMNS = (
     "step_s_max", "images_per_s", "n_train", "steps_per_epoch", "epoch_s", "params_total",
     "params_trainable", "gflops_per_image", "achieved_gflops_per_s", "peak_rss_mb",
     "peak_gpu_mem_mb", "gpu_util_pct", "gpu_power_w", "epoch_measured_s", "data_wait_s",
-    "data_wait_fraction", "status", "error", "measured_at",
+    "data_wait_fraction", "retried_from_batch", "status", "error", "measured_at",
 )  # fmt: skip
 # Kept in timing.json only: lists do not belong in a CSV cell.
 JSON_ONLY = ("samples_s", "warmup_s")
@@ -50,6 +54,11 @@ def atomic_write_text(path: Path, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:  # the rename itself survives a power loss only once the folder is synced
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def complete_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -99,11 +108,48 @@ class ResultsFolder:
         self.path = Path(folder)
         if self.path.exists() and not self.path.is_dir():
             raise UsageError(f"results path is not a folder: {self.path}")
-        self.path.mkdir(parents=True, exist_ok=True)
-        existing = self.path / ROWS_FILE
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot create results folder {self.path}: {exc}") from None
         self._rows: dict[str, dict[str, Any]] = {}
-        if existing.exists():
+        self._reload()
+
+    def _reload(self) -> None:
+        if (self.path / ROWS_FILE).exists():
             self._rows = {row["key"]: row for row in read_rows(self.path)}
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[ResultsFolder]:
+        """Hold the folder's lock file (``.lock``, an exclusive ``flock``) for one writer.
+
+        A second writer is refused at once rather than waiting; the kernel releases the lock
+        when its holder exits, however it exits, so a killed run leaves nothing to clean up.
+        """
+        try:
+            handle = open(self.path / LOCK_FILE, "a+", encoding="ascii")
+        except OSError as exc:
+            raise UsageError(f"cannot lock results folder {self.path}: {exc}") from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip()
+            handle.close()
+            by = f" (process {holder})" if holder.isdigit() else ""
+            raise UsageError(
+                f"results folder {self.path} is in use by another castbench run{by}; wait for "
+                "it to finish or choose another --out"
+            ) from None
+        try:
+            handle.truncate(0)
+            handle.write(f"{os.getpid()}\n")
+            handle.flush()
+            self._reload()  # rows the previous holder wrote
+            yield self
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
 
     @property
     def rows(self) -> list[dict[str, Any]]:
@@ -118,6 +164,13 @@ class ResultsFolder:
         self._rows[completed["key"]] = completed
         self._flush()
         return completed
+
+    def run_metadata(self) -> dict[str, Any]:
+        """What ``run.json`` holds (empty when there is none, or it is unreadable)."""
+        try:
+            return json.loads((self.path / RUN_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
 
     def write_run_metadata(self, metadata: dict[str, Any]) -> None:
         text = json.dumps({"schema": SCHEMA, "version": SCHEMA_VERSION, **metadata}, indent=2,
