@@ -24,6 +24,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
 def size_choice(text: str) -> int | None:
     return None if text == "native" else positive_int(text)
 
@@ -100,6 +110,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="keep rows already in --out and measure only what is missing",
     )
+    timing.add_argument(
+        "--isolate",
+        choices=("group", "config", "none"),
+        default="group",
+        help="where measurements run: one worker process per model group (default; a "
+        "backbone's configurations share one model), one per configuration, or none (this "
+        "process). A worker that crashes, is killed or hangs costs only the configuration in "
+        "hand: it gets an error/oom row and a fresh worker goes on",
+    )
+    timing.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="per-configuration limit (worker start and model build count towards the first "
+        "configuration of a worker); a configuration over it gets an error row",
+    )
+    timing.add_argument(
+        "--oom-retry",
+        action="store_true",
+        help="retry a configuration that runs out of memory at half the batch size, down to 1 "
+        "(the row records retried_from_batch)",
+    )
+    timing.add_argument(
+        "--shard",
+        default=None,
+        metavar="I/N",
+        help="run shard I of N (e.g. 2/3): whole backbone groups, balanced by estimated cost; "
+        "join the shards' folders with castbench merge",
+    )
     timing.add_argument("--no-plots", action="store_true", help="skip the plots")
     timing.add_argument("--json", action="store_true", help="print the rows as JSON at the end")
     timing.set_defaults(func=run_timing)
@@ -130,23 +170,50 @@ def run_timing(args: argparse.Namespace) -> int:
                   jit_compile=args.jit, head=args.head, weights=args.weights)  # fmt: skip
     if args.n_train:
         common["n_train"] = args.n_train
-    # Checked before anything slow starts: names, sizes, batch sizes.
-    configs = build_matrix(args.backbones, args.batch, args.mode, args.size, **common)
-
-    from castbench import environment
+    # Checked before anything slow starts: names, sizes, batch sizes, the shard.
+    matrix = build_matrix(args.backbones, args.batch, args.mode, args.size, **common)
     from castbench.results import ResultsFolder
-    from castbench.timing.sweep import run_sweep
+    from castbench.timing.shard import select
+
+    configs = select(matrix, args.shard)
+    if args.timeout is not None and args.isolate == "none":
+        raise UsageError("--timeout needs worker processes: use --isolate group or config")
 
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = args.out or Path("results") / f"timing-{stamp}"
     folder = ResultsFolder(out)
-    if folder.rows and not args.resume:
-        raise UsageError(f"{out} already holds results; pass --resume to continue it, or "
-                         "choose another --out")  # fmt: skip
-    folder.write_run_metadata(environment.collect(args.argv))
-    print(f"castbench timing: {len(configs)} configurations -> {out}", file=sys.stderr)
-    run_sweep(configs, folder, resume=args.resume)
-    rows = folder.rows
+    with folder.locked():  # one writer per folder
+        if folder.rows and not args.resume:
+            raise UsageError(f"{out} already holds results; pass --resume to continue it, or "
+                             "choose another --out")  # fmt: skip
+        run_info = {
+            "isolate": args.isolate,
+            "shard": args.shard,
+            "matrix": [c.key for c in matrix],
+            "shard_keys": [c.key for c in configs],
+        }
+        shard = f" (shard {args.shard} of the {len(matrix)})" if args.shard else ""
+        print(f"castbench timing: {len(configs)} configurations{shard} -> {out}",
+              file=sys.stderr)  # fmt: skip
+        if args.isolate == "none":
+            from castbench import environment
+            from castbench.timing.sweep import run_sweep
+
+            folder.write_run_metadata({**environment.collect(args.argv), **run_info})
+            run_sweep(configs, folder, resume=args.resume, oom_retry=args.oom_retry)
+        else:  # this process stays free of TensorFlow; workers measure and report
+            from castbench.timing.isolation import light_metadata, run_isolated
+
+            previous = folder.run_metadata() if args.resume else {}
+            folder.write_run_metadata({**previous, **light_metadata(args.argv), **run_info})
+
+            def on_environment(environment: dict) -> None:
+                folder.write_run_metadata({**environment, **run_info})
+
+            run_isolated(configs, folder, isolate=args.isolate, timeout=args.timeout,
+                         resume=args.resume, oom_retry=args.oom_retry, argv=args.argv,
+                         on_environment=on_environment)  # fmt: skip
+        rows = folder.rows
     if not args.no_plots:
         for path in _draw(out, out / "plots", seed=False):
             print(f"plot: {path}", file=sys.stderr)
