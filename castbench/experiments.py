@@ -174,7 +174,7 @@ EXPERIMENTS: dict[str, Experiment] = {
             "the eleven augmentation presets on EfficientNetB4 + dense head + batch 4",
             _augmentation,
         ),
-        Experiment("backbone", "Part 3", "ten backbones with the GAP head, batch 4", _backbone),
+        Experiment("backbone", "Part 3", "ten backbones with the GAP head", _backbone),
         Experiment(
             "threshold",
             "Part 5",
@@ -209,6 +209,7 @@ class Settings:
     batch: int = DEFAULT_BATCH
     seed: int = 0
     learning_rate: float = 1e-4
+    jit_compile: bool | str = "auto"  # does not change results; not compared on --resume
 
     def validate(self, experiment: Experiment) -> None:
         if self.batch <= 0:
@@ -268,6 +269,7 @@ def plan(experiment: Experiment, settings: Settings) -> list[tuple[Row, TrainCon
             epochs=settings.epochs,
             seed=settings.seed + row.seed_offset,
             learning_rate=settings.learning_rate,
+            jit_compile=settings.jit_compile,
             thresholds=tuple(sorted(set(metrics.SWEEP_THRESHOLDS) | set(experiment.thresholds))),
         )
         planned.append((row, config))
@@ -448,7 +450,8 @@ def run_experiment(
     write_table(out_dir, experiment, settings, rows)
     todo = [(row, config) for row, config in planned if row.key not in done]
     log(
-        f"experiment {experiment.describe()}: {len(planned)} row(s), "
+        f"experiment {experiment.describe()}; batch {settings.batch}, {settings.epochs} "
+        f"epoch(s), size {settings.size or 'native'}: {len(planned)} row(s), "
         f"{len(planned) - len(todo)} already done, {len(todo)} to train -> {out_dir}"
     )
     started = time.perf_counter()

@@ -96,6 +96,15 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--epochs", type=int, default=DEFAULT_EPOCHS, help=f"epochs (default {DEFAULT_EPOCHS})"
     )
+    parser.add_argument(
+        "--jit",
+        choices=sorted(JIT_CHOICES),
+        default="auto",
+        help="XLA compilation of the train step (default auto; off compiles faster on a CPU)",
+    )
+
+
+JIT_CHOICES = {"auto": "auto", "on": True, "off": False}
 
 
 def _log(line: str) -> None:
@@ -113,6 +122,7 @@ def run_train(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         seed=args.seed,
         learning_rate=args.lr,
+        jit_compile=JIT_CHOICES[args.jit],
     )
     config.validate()
     out = args.out or f"results/train/{config.label()}"
@@ -132,6 +142,7 @@ def run_experiment(args: argparse.Namespace) -> int:
         batch=args.batch,
         seed=args.seed,
         learning_rate=args.lr,
+        jit_compile=JIT_CHOICES[args.jit],
     )
     out = args.out or f"results/experiments/{args.name}"
     rows = run(args.name, out, settings, resume=args.resume, only=args.only, log=_log)

@@ -1,0 +1,120 @@
+"""castbench report from tiny hand-made inputs: experiment tables, a timing folder, the seed."""
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from castbench import experiments, metrics
+from castbench.cli import main
+from castbench.experiments import Settings
+from castbench.report.figures import pareto_front
+
+SEED = Path(__file__).resolve().parents[1] / "results" / "seed"
+
+
+def _rows(name, keys, thresholds=(0.5,), runs=1):
+    out = []
+    for run in range(1, runs + 1):
+        for i, key in enumerate(keys):
+            for t in thresholds:
+                labels = [1, 1, 1, 0, 0, 1]
+                scores = [0.9, 0.2 + 0.1 * i + 0.05 * run, 0.7, 0.1, 0.55 - 0.1 * i, 0.8]
+                measured = metrics.metrics_at(labels, scores, t)
+                out.append({
+                    "experiment": name, "row": key.lower() if runs == 1 else f"run{run:02d}",
+                    "variant": key, "backbone": key, "input_size": 64, "head": "gap",
+                    "augment": "none", "batch_size": 4, "epochs": 1, "seed": run - 1,
+                    "run": run, "threshold": t,
+                    **{k: measured[k] for k in (*metrics.METRIC_COLUMNS, *metrics.COUNT_COLUMNS)},
+                    "n_test": 6, "train_s": 10.0 + 5 * i, "s_per_epoch": 10.0 + 5 * i,
+                    "epoch_s_first": 10.0 + 5 * i, "params_total": 1000 * (i + 1),
+                    "source": "castbench", "status": "ok",
+                })  # fmt: skip
+    return out
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    backbone_dir = tmp_path / "exp" / "backbone"
+    backbone_dir.mkdir(parents=True)
+    keys = ["VGG16", "ResNet50", "MobileNetV2"]
+    experiments.write_table(
+        backbone_dir,
+        experiments.get("backbone"),
+        Settings(size=64, epochs=1),
+        _rows("backbone", keys),
+    )
+    threshold_dir = tmp_path / "exp" / "threshold"
+    threshold_dir.mkdir()
+    experiments.write_table(
+        threshold_dir,
+        experiments.get("threshold"),
+        Settings(runs=3, size=64, epochs=1),
+        _rows("threshold", ["EfficientNetB4"], thresholds=metrics.SEED_THRESHOLDS, runs=3),
+    )
+    timing_dir = tmp_path / "timing"
+    timing_dir.mkdir()
+    columns = ["backbone", "input_size", "batch_size", "mode", "status", "step_s_median",
+               "step_s_mean", "step_s_std", "images_per_s", "steps_per_epoch", "epoch_s"]  # fmt: skip
+    with (timing_dir / "timing.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        for i, name in enumerate(keys):
+            for bs in (2, 4, 8):
+                step = 0.05 * (i + 1) * bs**0.8
+                writer.writerow([name, 64, bs, "train", "ok", step, step, 0.001, bs / step,
+                                 -(-531 // bs), step * -(-531 // bs)])  # fmt: skip
+                writer.writerow([name, 64, bs, "infer", "ok", step / 3, step / 3, 0.001,
+                                 3 * bs / step, "", ""])  # fmt: skip
+        writer.writerow(["VGG16", 64, 16, "train", "oom", "", "", "", "", "", ""])
+    (timing_dir / "run.json").write_text(json.dumps({"environment": {"device": "cpu:Tiny"}}))
+    return tmp_path
+
+
+def test_report_renders_everything(inputs, tmp_path, capsys):
+    out = tmp_path / "report"
+    args = ["report", str(inputs / "exp"), str(inputs / "timing"), str(SEED), "--out", str(out)]
+    assert main(args) == 0
+    assert "report.md" in capsys.readouterr().out
+    for name in ("report.md", "report.html"):
+        assert (out / name).stat().st_size > 500
+    figures = {p.name for p in (out / "figures").glob("*.png")}
+    assert {"backbones.png", "pareto_epoch.png", "pareto_step.png", "thresholds.png",
+            "confusion.png", "architecture.png", "augmentation.png"} <= figures  # fmt: skip
+    assert all((out / "figures" / f).stat().st_size > 5000 for f in figures)
+    markdown = (out / "report.md").read_text()
+    for figure in figures:
+        assert f"figures/{figure}" in markdown
+    assert "seed (slides)" in markdown and "castbench, 64 px, 1 ep" in markdown
+    # the seed's Part 3 accuracy for VGG16 sits in the same table row as the new run
+    vgg = next(line for line in markdown.splitlines() if line.startswith("| VGG16 | VGG16 | 64"))
+    assert "99.02" in vgg
+    assert "98.462 ± 2.14" in markdown  # the seed's Part 5 mean ± sample sd
+    assert "nan" not in markdown.lower()
+    html = (out / "report.html").read_text()
+    assert html.startswith("<!DOCTYPE html>") and '<img src="figures/thresholds.png"' in html
+
+
+def test_report_of_a_timing_folder_alone(inputs, tmp_path):
+    out = tmp_path / "only-timing"
+    assert main(["report", str(inputs / "timing"), "--out", str(out)]) == 0
+    assert (out / "figures" / "backbones.png").is_file()
+    assert "median train step" in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize("make", ["missing", "empty"])
+def test_report_bad_folder_is_one_line_exit_2(make, tmp_path, capsys):
+    folder = tmp_path / "nothing"
+    if make == "empty":
+        folder.mkdir()
+    assert main(["report", str(folder), "--out", str(tmp_path / "r")]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith("castbench: error:")
+
+
+def test_pareto_front():
+    points = [("a", 1.0, 90.0), ("b", 2.0, 95.0), ("c", 3.0, 94.0), ("d", 0.5, 80.0),
+              ("e", 2.0, 93.0), ("f", 4.0, 99.0)]  # fmt: skip
+    assert [p[0] for p in pareto_front(points)] == ["d", "a", "b", "f"]
