@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from castbench import backbones
 from castbench.errors import UsageError
@@ -30,7 +30,8 @@ class TimingConfig:
     n_train: int = SEED_TRAIN_IMAGES
     head: str = "gap"
     weights: str = "none"
-    extra: dict = field(default_factory=dict, compare=False, hash=False)
+    epoch_data: str | None = None  # casting-layout folder: also measure one real epoch (train)
+    augment: str = "none"  # augmentation preset for the measured epoch
 
     def __post_init__(self) -> None:
         if self.batch_size <= 0:
@@ -72,9 +73,7 @@ class TimingConfig:
         )
 
     def as_dict(self) -> dict:
-        data = asdict(self)
-        data.pop("extra")
-        return data
+        return asdict(self)
 
 
 def build_matrix(

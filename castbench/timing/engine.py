@@ -17,6 +17,7 @@ import numpy as np
 from castbench.models import build_model, compile_for_training
 from castbench.spec import ModelSpec
 from castbench.timing.config import TimingConfig
+from castbench.timing.epoch import measure_epoch
 from castbench.timing.probes import ResourceMonitor
 from castbench.timing.stats import summarize
 
@@ -95,6 +96,8 @@ def measure(runner: StepRunner, gflops_per_image: float | None = None) -> dict[s
         "jit_compile": bool(getattr(runner.model, "jit_compile", False)),
         **monitor.result(),
     }
+    if config.epoch_data and config.mode == "train":
+        fields.update(measure_epoch(runner.model, config))
     if gflops_per_image:
         factor = TRAIN_FLOPS_PER_FORWARD if config.mode == "train" else 1.0
         fields["achieved_gflops_per_s"] = gflops_per_image * factor * config.batch_size / median
