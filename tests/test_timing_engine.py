@@ -126,3 +126,25 @@ def test_resume_measures_only_what_is_missing(tmp_path):
     assert [r["batch_size"] for r in written] == [4]
     rows = read_rows(tmp_path)
     assert len(rows) == 2 and rows[0]["measured_at"] == first["measured_at"]
+
+
+def test_measured_epoch_runs_through_the_input_pipeline(tmp_path):
+    from castbench.data import generate
+
+    data = generate(tmp_path / "cast", n_train=20, n_test=4, seed=3)
+    out = tmp_path / "run"
+    code = main(["timing", "--backbones", "mobilenetv2", "--batch", "4", "--size", "32",
+                 "--mode", "train", "--steps", "2", "--warmup", "1", "--data", str(data),
+                 "--epoch", "--aug", "additional", "--isolate", "none", "--no-plots",
+                 "--out", str(out)])  # fmt: skip
+    assert code == 0
+    row = read_rows(out)[0]
+    assert row["n_train"] == 16  # 20 training images less the 0.2 validation split
+    assert row["steps_per_epoch"] == 4
+    assert 0 < row["data_wait_s"] < row["epoch_measured_s"]
+    assert row["data_wait_fraction"] == pytest.approx(row["data_wait_s"] / row["epoch_measured_s"])
+
+
+def test_unknown_augmentation_preset_is_exit_2(capsys):
+    assert main(["timing", "--backbones", "mobilenetv2", "--epoch", "--aug", "sparkle"]) == 2
+    assert "sparkle" in capsys.readouterr().err

@@ -100,6 +100,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         f"{SEED_TRAIN_IMAGES:,}, or the --data set's training split)",
     )
     timing.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="a casting-layout data set: epochs count its training split (less validation)",
+    )
+    timing.add_argument(
+        "--epoch",
+        action="store_true",
+        help="also measure one real training epoch through the input pipeline (the --data set, "
+        "or the built-in synthetic set) and report how long the model waited for data",
+    )
+    timing.add_argument(
+        "--aug",
+        default="none",
+        metavar="PRESET",
+        help="augmentation preset for the measured epoch (default none)",
+    )
+    timing.add_argument(
         "--out",
         type=Path,
         default=None,
@@ -163,13 +182,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     plot.set_defaults(func=run_plot)
 
 
+def epoch_inputs(args: argparse.Namespace) -> dict:
+    """Training-set size for epochs and, with --epoch, the data set to run one through."""
+    from castbench.augment import get_preset
+
+    get_preset(args.aug)  # an unknown preset fails now, not after the first model
+    fields: dict = {"augment": args.aug}
+    data = args.data
+    if data is None and args.epoch:
+        from castbench.data import default_synthetic_set
+
+        data = default_synthetic_set()
+    if data is not None:
+        from castbench.timing.epoch import training_split
+
+        fields["n_train"] = len(training_split(str(data)))
+        if args.epoch:
+            fields["epoch_data"] = str(Path(data).resolve())
+    if args.n_train:
+        fields["n_train"] = args.n_train
+    return fields
+
+
 def run_timing(args: argparse.Namespace) -> int:
     from castbench.timing.config import build_matrix
 
     common = dict(steps=args.steps, warmup=args.warmup, precision=args.precision,
                   jit_compile=args.jit, head=args.head, weights=args.weights)  # fmt: skip
-    if args.n_train:
-        common["n_train"] = args.n_train
+    common.update(epoch_inputs(args))
     # Checked before anything slow starts: names, sizes, batch sizes, the shard.
     matrix = build_matrix(args.backbones, args.batch, args.mode, args.size, **common)
     from castbench.results import ResultsFolder
