@@ -25,6 +25,7 @@ import os
 import statistics
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -317,6 +318,7 @@ def train(
         train_ds,
         validation_data=val_ds,
         epochs=config.epochs,
+        shuffle=False,  # the dataset shuffles itself, seeded
         verbose=0,
         callbacks=[checkpoint, _epoch_logger(log, config.epochs, epoch_times)],
     )
@@ -338,7 +340,7 @@ def train(
     if labels != expected:  # the pipeline must keep order when it does not shuffle
         raise RuntimeError("test predictions came back in another order than the test files")
 
-    sweep = metrics.threshold_sweep(labels, scores, config.thresholds)
+    sweep = _sweep_with_notes(labels, scores, config.thresholds, log)
     confusion = metrics.confusion_counts(labels, scores, 0.5)
     timing = _timing(train_s, epoch_times, predict_s, len(test_samples))
     counts = {
@@ -372,6 +374,22 @@ def train(
     del model
     keras.backend.clear_session()
     return result
+
+
+def _sweep_with_notes(labels, scores, thresholds, log: Log) -> list[dict[str, Any]]:
+    """The threshold sweep, with undefined metrics (reported as 0.0) named once per kind."""
+    notes: dict[str, list[float]] = {}
+    rows = []
+    for threshold in thresholds:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", metrics.MetricWarning)
+            rows.append(metrics.metrics_at(labels, scores, threshold))
+        for warning in caught:
+            if issubclass(warning.category, metrics.MetricWarning):
+                notes.setdefault(str(warning.message), []).append(threshold)
+    for message, where in notes.items():
+        log(f"note: {message} at threshold {', '.join(f'{t:g}' for t in where)}")
+    return rows
 
 
 def predict_scores(model, dataset) -> tuple[list[int], list[float]]:

@@ -156,8 +156,12 @@ def plot_backbones(
             fig.legend(handles, labels, loc="lower center", ncol=len(labels),
                        bbox_to_anchor=(0.5, -0.04))  # fmt: skip
         if timing:
-            handles, labels = fig.axes[0].get_legend_handles_labels()
-            fig.axes[n_top - 1].legend(handles, labels, loc="upper left",
+            from matplotlib.lines import Line2D
+
+            timed = {r["backbone"] for _, rows in timing for r in rows}
+            shown = [n for n in names if n in timed]
+            handles = [Line2D([], [], color=colour[n], marker=marker[n], lw=2) for n in shown]
+            fig.axes[n_top - 1].legend(handles, shown, loc="upper left",
                                        bbox_to_anchor=(1.02, 1.0), borderaxespad=0)  # fmt: skip
         fig.tight_layout()
         return _save(fig, path)
@@ -192,8 +196,9 @@ def plot_pareto(
             ys = [p[2] for p in points]
             ax.scatter(xs, ys, s=70, color=colour, marker=MARKERS[s % len(MARKERS)],
                        label=label, zorder=3)  # fmt: skip
-            for name, x, y in points:
-                ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=11)
+            for rank, (name, x, y) in enumerate(sorted(points, key=lambda p: (p[2], p[1]))):
+                offset = (6, 4) if rank % 2 == 0 else (6, -14)  # alternate to limit overlaps
+                ax.annotate(name, (x, y), textcoords="offset points", xytext=offset, fontsize=11)
             front = pareto_front(points)
             ax.step([p[1] for p in front], [p[2] for p in front], where="post", color=colour,
                     linestyle="--", linewidth=1.8, label=f"{label}: Pareto front")  # fmt: skip
