@@ -36,7 +36,8 @@ COLUMNS = (
     "step_s_max", "images_per_s", "n_train", "steps_per_epoch", "epoch_s", "params_total",
     "params_trainable", "gflops_per_image", "achieved_gflops_per_s", "peak_rss_mb",
     "peak_gpu_mem_mb", "gpu_util_pct", "gpu_power_w", "epoch_measured_s", "data_wait_s",
-    "data_wait_fraction", "retried_from_batch", "status", "error", "measured_at",
+    "data_wait_fraction", "retried_from_batch", "strategy", "replicas", "per_replica_batch",
+    "global_batch", "scaling_efficiency", "profile_dir", "status", "error", "measured_at",
 )  # fmt: skip
 # Kept in timing.json only: lists do not belong in a CSV cell.
 JSON_ONLY = ("samples_s", "warmup_s")

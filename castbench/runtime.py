@@ -32,10 +32,15 @@ def start_quietly() -> None:
     CASTBENCH_TF_LOGS=1 to see them (e.g. when a GPU is not found).
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if keras_backend_name() != "tensorflow" or os.environ.get("CASTBENCH_TF_LOGS") == "1":
+    if keras_backend_name() != "tensorflow":
         return
-    with _stderr_silenced():
-        import tensorflow as tf
+    if os.environ.get("CASTBENCH_TF_LOGS") != "1":
+        with _stderr_silenced():
+            import tensorflow as tf
 
-        tf.config.list_physical_devices()  # device probing happens here, also noisily
-    tf.get_logger().setLevel("ERROR")  # TF1 profiler deprecation notices during FLOP counting
+            tf.config.list_physical_devices()  # device probing happens here, also noisily
+        tf.get_logger().setLevel("ERROR")  # TF1 profiler deprecation notices (FLOP counting)
+    # logical CPU devices for a mirrored strategy: only before TF initialises its devices
+    from castbench.timing.distributed import split_cpu_from_environment
+
+    split_cpu_from_environment()

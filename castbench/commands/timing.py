@@ -9,7 +9,7 @@ from pathlib import Path
 
 from castbench.commands.output import format_table, print_json
 from castbench.errors import UsageError
-from castbench.timing.config import MODES, PRECISIONS, SEED_TRAIN_IMAGES
+from castbench.timing.config import MODES, PRECISIONS, SEED_TRAIN_IMAGES, STRATEGIES
 
 SEED_TIMING = Path(__file__).resolve().parents[2] / "results" / "seed" / "part4_timing.csv"
 
@@ -159,6 +159,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run shard I of N (e.g. 2/3): whole backbone groups, balanced by estimated cost; "
         "join the shards' folders with castbench merge",
     )
+    timing.add_argument(
+        "--strategy",
+        nargs="+",
+        choices=STRATEGIES,
+        default=["default"],
+        help="tf.distribute strategies to time (TensorFlow only): default (one device), "
+        "mirrored (every visible device; --replicas N logical CPUs without a GPU), multiworker "
+        "(MultiWorkerMirroredStrategy from TF_CONFIG, or --workers N local processes). --batch "
+        "is per replica; give 'default' too for scaling_efficiency",
+    )
+    timing.add_argument("--replicas", type=int, default=None, metavar="N",
+                        help="mirrored: use N devices (N logical CPU devices without a GPU)")
+    timing.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="multiworker: start N local worker processes on 127.0.0.1; the "
+                        "chief's rows go to --out, every worker's to OUT/workers/")
+    timing.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                        help="after each configuration's timed steps, trace a few more with the "
+                        "backend's profiler into DIR/<configuration>")  # fmt: skip
     timing.add_argument("--no-plots", action="store_true", help="skip the plots")
     timing.add_argument("--json", action="store_true", help="print the rows as JSON at the end")
     timing.set_defaults(func=run_timing)
@@ -210,8 +228,18 @@ def run_timing(args: argparse.Namespace) -> int:
     common = dict(steps=args.steps, warmup=args.warmup, precision=args.precision,
                   jit_compile=args.jit, head=args.head, weights=args.weights)  # fmt: skip
     common.update(epoch_inputs(args))
+    from castbench.runtime import keras_backend_name
+    from castbench.timing.distributed import fill_scaling_efficiency, plan, run_local_workers
+
+    distribution = plan(args.strategy, args.replicas, args.workers, args.profile,
+                        keras_backend_name())  # fmt: skip
+    common["profile"] = distribution.profile
+    if distribution.in_process_multiworker:  # this process is one worker of the cluster
+        args.isolate = "none"
     # Checked before anything slow starts: names, sizes, batch sizes, the shard.
-    matrix = build_matrix(args.backbones, args.batch, args.mode, args.size, **common)
+    matrix = [config for variant in distribution.variants
+              for config in build_matrix(args.backbones, args.batch, args.mode, args.size,
+                                         **common, **variant)]  # fmt: skip
     from castbench.results import ResultsFolder
     from castbench.timing.shard import select
 
@@ -222,7 +250,8 @@ def run_timing(args: argparse.Namespace) -> int:
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = args.out or Path("results") / f"timing-{stamp}"
     folder = ResultsFolder(out)
-    with folder.locked():  # one writer per folder
+    # one writer per folder; logical CPUs / MultiWorkerMirroredStrategy before TF starts
+    with folder.locked(), distribution.process_setup(args.isolate):
         if folder.rows and not args.resume:
             raise UsageError(f"{out} already holds results; pass --resume to continue it, or "
                              "choose another --out")  # fmt: skip
@@ -235,6 +264,7 @@ def run_timing(args: argparse.Namespace) -> int:
         shard = f" (shard {args.shard} of the {len(matrix)})" if args.shard else ""
         print(f"castbench timing: {len(configs)} configurations{shard} -> {out}",
               file=sys.stderr)  # fmt: skip
+        configs, launched = distribution.split(configs)
         if args.isolate == "none":
             from castbench import environment
             from castbench.timing.sweep import run_sweep
@@ -253,6 +283,10 @@ def run_timing(args: argparse.Namespace) -> int:
             run_isolated(configs, folder, isolate=args.isolate, timeout=args.timeout,
                          resume=args.resume, oom_retry=args.oom_retry, argv=args.argv,
                          on_environment=on_environment)  # fmt: skip
+        if launched:
+            todo = [c for c in launched if not (args.resume and c.key in folder.finished_keys())]
+            run_local_workers(todo, folder, distribution.workers, timeout=args.timeout)
+        fill_scaling_efficiency(folder)
         rows = folder.rows
     if not args.no_plots:
         for path in _draw(out, out / "plots", seed=False):

@@ -10,6 +10,7 @@ from castbench.errors import UsageError
 
 MODES = ("train", "infer")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+STRATEGIES = ("default", "mirrored", "multiworker")
 # The seed's 6,633 training images less ImageDataGenerator's validation_split=0.2, which it
 # takes per class as int(n * 0.2): def_front 3,758 -> 3,007, ok_front 2,875 -> 2,300.
 SEED_TRAIN_IMAGES = 5_307
@@ -32,6 +33,10 @@ class TimingConfig:
     weights: str = "none"
     epoch_data: str | None = None  # casting-layout folder: also measure one real epoch (train)
     augment: str = "none"  # augmentation preset for the measured epoch
+    strategy: str = "default"  # default | mirrored | multiworker (tf.distribute)
+    replicas: int | None = None  # mirrored: devices to use (None: every visible device)
+    workers: int | None = None  # multiworker: processes in the cluster
+    profile: str | None = None  # folder for profiler traces of a few steps after the timing
 
     def __post_init__(self) -> None:
         if self.batch_size <= 0:
@@ -46,6 +51,18 @@ class TimingConfig:
             raise UsageError(f"steps must be positive, got {self.steps}")
         if self.warmup < 1:
             raise UsageError("warmup must be at least 1 (the first step compiles)")
+        if self.strategy not in STRATEGIES:
+            raise UsageError(
+                f"unknown strategy {self.strategy!r}; choose from: {', '.join(STRATEGIES)}"
+            )
+        for name in ("replicas", "workers"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise UsageError(f"{name} must be a positive whole number, got {value}")
+        if self.strategy == "default" and (self.replicas or 1) > 1:
+            raise UsageError("--replicas needs --strategy mirrored")
+        if self.strategy != "default" and self.epoch_data:
+            raise UsageError("a measured epoch (--data) runs with the default strategy only")
         record = backbones.get(self.backbone)
         if self.input_size < record.min_size:
             raise UsageError(
@@ -55,22 +72,35 @@ class TimingConfig:
 
     @property
     def steps_per_epoch(self) -> int:
-        return math.ceil(self.n_train / self.batch_size)
+        """Steps per epoch at the global batch, where the replica count is known up front."""
+        return math.ceil(self.n_train / (self.batch_size * self.known_replicas))
+
+    @property
+    def known_replicas(self) -> int:
+        """Replicas when known before TensorFlow starts (1 when not: the row has the truth)."""
+        if self.strategy == "multiworker":
+            return (self.workers or 1) * (self.replicas or 1)
+        return (self.replicas or 1) if self.strategy == "mirrored" else 1
 
     @property
     def model_key(self) -> tuple:
         """Configurations with the same key can share one built model."""
         return (self.backbone, self.input_size, self.precision, self.jit_compile, self.head,
-                self.weights)  # fmt: skip
+                self.weights, self.strategy, self.replicas, self.workers)  # fmt: skip
 
     @property
     def key(self) -> str:
         """Identifies the configuration in a results folder, for resume and compare."""
         jit = {None: "auto", True: "jit", False: "nojit"}[self.jit_compile]
-        return (
+        key = (
             f"{self.backbone}|{self.input_size}|{self.batch_size}|{self.mode}|"
             f"{self.precision}|{jit}|{self.head}"
         )
+        if self.strategy != "default":  # appended only then: default keys stay as they were
+            key += f"|{self.strategy}"
+            key += f":r{self.replicas}" if self.replicas else ""
+            key += f":w{self.workers}" if self.workers else ""
+        return key
 
     def as_dict(self) -> dict:
         return asdict(self)
