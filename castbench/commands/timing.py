@@ -143,8 +143,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=positive_float,
         default=None,
         metavar="SECONDS",
-        help="per-configuration limit (worker start and model build count towards the first "
-        "configuration of a worker); a configuration over it gets an error row",
+        help="per-configuration limit (a worker's model build counts towards its first "
+        "configuration; its Python and TensorFlow start-up do not); a configuration over it "
+        "gets an error row",
     )
     timing.add_argument(
         "--oom-retry",

@@ -43,6 +43,9 @@ FAULT_ENV = "CASTBENCH_TEST_FAULT"
 OOM_MARKERS = ("ResourceExhausted", "RESOURCE_EXHAUSTED", "Out of memory", "OutOfMemory",
                "out of memory", "MemoryError", "OOM")  # fmt: skip
 POLL_S = 0.5
+# A worker's start-up (Python, TensorFlow) is not a configuration's time; it gets this long on
+# top of --timeout before the worker counts as hung.
+STARTUP_GRACE_S = 120.0
 
 OnStart = Callable[[TimingConfig], None]
 OnRow = Callable[[dict[str, Any]], None]
@@ -233,6 +236,7 @@ class Workers:
         self.device: str | None = None
         self.backend: str | None = keras_backend_name()
         self.started = 0
+        self.have_environment = False
 
     def __call__(self, batch: list[TimingConfig], on_start: OnStart, on_row: OnRow) -> None:
         pending = list(batch)
@@ -245,7 +249,7 @@ class Workers:
 
     def _one_worker(self, pending: list[TimingConfig], on_start: OnStart, on_row: OnRow) -> None:
         """One worker's life: it measures from the front of ``pending`` until done or dead."""
-        first = self.on_environment is not None and self.started == 0
+        first = self.on_environment is not None and not self.have_environment
         request = {"configs": [c.as_dict() for c in pending], "argv": self.argv,
                    "environment": first}  # fmt: skip
         self.started += 1
@@ -262,7 +266,9 @@ class Workers:
         try:
             proc.stdin.write((json.dumps(request) + "\n").encode())
             proc.stdin.flush()
-            deadline = None if self.timeout is None else time.monotonic() + self.timeout
+            deadline = None
+            if self.timeout is not None:
+                deadline = time.monotonic() + self.timeout + STARTUP_GRACE_S
             while pending:
                 if deadline is not None and time.monotonic() >= deadline:
                     proc.kill()
@@ -280,6 +286,7 @@ class Workers:
                     self.device = event.get("device", self.device)
                     self.backend = event.get("backend", self.backend)
                     if event.get("environment") and self.on_environment:
+                        self.have_environment = True
                         self.on_environment(event["environment"])
                 elif kind == "start" and event.get("key") == pending[0].key:
                     if not in_hand_started:
@@ -394,9 +401,10 @@ def run_isolated(
 ) -> list[dict[str, Any]]:
     """A sweep whose measurements run in worker processes (``isolate``: group or config).
 
-    ``timeout`` limits each configuration: a worker's start-up, its model build and the first
-    configuration's steps; then each further configuration's steps. ``on_environment`` gets the
-    first worker's environment metadata (versions, device), which the parent does not probe.
+    ``timeout`` limits each configuration: from the worker's start-up (which has
+    ``STARTUP_GRACE_S`` more) through its model build and the first configuration's steps, then
+    each further configuration's steps. ``on_environment`` gets a worker's environment metadata
+    (versions, device) once, which the parent does not probe.
     """
     if isolate not in ("group", "config"):
         raise ValueError(f"isolate must be group or config, got {isolate!r}")

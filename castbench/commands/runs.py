@@ -1,0 +1,98 @@
+"""``castbench merge`` (join shard folders) and ``castbench compare`` (BASE vs NEW runs)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from castbench.commands.output import print_json
+
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text.rstrip("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a percentage, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    merge = subparsers.add_parser(
+        "merge",
+        help="join timing results folders (e.g. the shards of one sweep) into one",
+        description="Join timing results folders into a new one. Refuses folders from "
+        "different environments (schema, backend, device, castbench version) unless "
+        "--allow-mixed, and a configuration measured differently in two folders unless "
+        "--prefer newest; lists the configurations of the announced matrix that no folder "
+        "measured.",
+    )
+    merge.add_argument("sources", nargs="+", type=Path, metavar="DIR", help="results folders")
+    merge.add_argument("--out", type=Path, required=True, help="the new, merged folder")
+    merge.add_argument(
+        "--prefer",
+        choices=("newest",),
+        default=None,
+        help="settle a configuration measured in several folders by its newest row",
+    )
+    merge.add_argument(
+        "--allow-mixed",
+        action="store_true",
+        help="merge folders from different backends, devices or castbench versions (warns)",
+    )
+    merge.set_defaults(func=run_merge)
+
+    compare = subparsers.add_parser(
+        "compare",
+        help="compare two timing runs: step-time ratios with a significance test",
+        description="Per configuration: median step time NEW/BASE and a two-sided "
+        "Mann-Whitney U test on the recorded step samples; a change counts as faster or "
+        "slower only when significant. BASE and NEW are results folders, their timing.json, "
+        "or pytest-benchmark JSON files. Exit status 1 when a configuration is significantly "
+        "slower by more than --fail-above percent.",
+    )
+    compare.add_argument("base", type=Path, metavar="BASE")
+    compare.add_argument("new", type=Path, metavar="NEW")
+    compare.add_argument(
+        "--fail-above",
+        type=_percent,
+        default=None,
+        metavar="PCT",
+        help="exit 1 when a configuration is significantly slower by more than PCT percent",
+    )
+    compare.add_argument(
+        "--alpha", type=float, default=0.05, help="significance level (default 0.05)"
+    )
+    compare.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    compare.set_defaults(func=run_compare)
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    from castbench.merge import merge
+
+    report = merge(args.sources, args.out, prefer=args.prefer, allow_mixed=args.allow_mixed)
+    for line in report.warnings:
+        print(f"castbench merge: warning: {line}", file=sys.stderr)
+    if report.replaced:
+        print(f"castbench merge: {len(report.replaced)} configuration(s) measured more than "
+              "once; kept the newest row", file=sys.stderr)  # fmt: skip
+    print(f"merged {report.rows} rows from {len(report.sources)} folders -> {report.out}")
+    if report.gaps:
+        print(f"{len(report.gaps)} configuration(s) of the matrix not measured in any folder:")
+        for key in report.gaps:
+            print(f"  {key}")
+    return 0
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from castbench.compare import compare, format_report, load
+
+    report = compare(load(args.base), load(args.new), alpha=args.alpha,
+                     fail_above=args.fail_above)  # fmt: skip
+    if args.json:
+        print_json(report)
+    else:
+        print(format_report(report))
+    return 1 if report["failed"] else 0

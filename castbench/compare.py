@@ -1,0 +1,224 @@
+"""Compare two timing runs configuration by configuration: the ratio of median step times
+(NEW / BASE) and a Mann-Whitney U test on the recorded step samples, so that noise is not
+reported as a change. Pure logic; ``castbench compare`` is the command around it.
+
+A run is a ``castbench timing`` results folder (or its ``timing.json``) or a pytest-benchmark
+JSON file (``pytest bench --benchmark-json``; raw samples need ``--benchmark-save-data`` or
+castbench's plugin). Configurations match by backbone, input size, batch size, mode and
+precision.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from castbench.errors import UsageError
+from castbench.results import ROWS_FILE, read_rows
+
+IDENTITY = ("backbone", "input_size", "batch_size", "mode", "precision")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One configuration's step times in one run."""
+
+    ident: tuple
+    label: str
+    median_s: float
+    samples_s: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    label: str
+    base_median_s: float
+    new_median_s: float
+    ratio: float  # new / base median step time: above 1 is slower
+    change_pct: float
+    p_value: float | None  # None: a side has no samples, the verdict rests on the ratio alone
+    verdict: str  # faster | slower | no change
+    failed: bool  # slower beyond --fail-above
+
+
+def mann_whitney_u(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
+    """Two-sided Mann-Whitney U test: (U of ``a``, p-value).
+
+    Normal approximation with tie correction and continuity correction (what
+    ``scipy.stats.mannwhitneyu(method="asymptotic")`` does). With a handful of samples the test
+    is conservative: 3 against 3, even fully separated, is not significant at 0.05.
+    """
+    n1, n2 = len(a), len(b)
+    if n1 == 0 or n2 == 0:
+        raise ValueError("both samples need at least one value")
+    pooled = sorted([(v, 0) for v in a] + [(v, 1) for v in b])
+    ranks = [0.0] * len(pooled)
+    tie_term = 0.0
+    i = 0
+    while i < len(pooled):
+        j = i
+        while j + 1 < len(pooled) and pooled[j + 1][0] == pooled[i][0]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[k] = (i + j) / 2 + 1  # average rank, 1-based
+        t = j - i + 1
+        tie_term += t**3 - t
+        i = j + 1
+    rank_sum_a = sum(r for r, (_, side) in zip(ranks, pooled, strict=True) if side == 0)
+    u = rank_sum_a - n1 * (n1 + 1) / 2
+    n = n1 + n2
+    mean = n1 * n2 / 2
+    variance = n1 * n2 / 12 * ((n + 1) - tie_term / (n * (n - 1))) if n > 1 else 0.0
+    if variance <= 0:
+        return u, 1.0
+    delta = u - mean
+    z = (abs(delta) - 0.5) / math.sqrt(variance) if delta else 0.0
+    return u, min(1.0, math.erfc(max(z, 0.0) / math.sqrt(2)))
+
+
+def _jit_head(key: str) -> str | None:
+    parts = str(key).split("|")
+    return "|".join(parts[5:]) if len(parts) >= 7 else None
+
+
+def _entries_from_rows(rows: list[dict[str, Any]], source: Path) -> list[Entry]:
+    entries = []
+    for row in rows:
+        if row.get("status") != "ok" or row.get("step_s_median") is None:
+            continue
+        ident = tuple(str(row[f]).lower() if f == "backbone" else row.get(f) for f in IDENTITY)
+        label = (f"{row['backbone']} {row['input_size']}px bs {row['batch_size']} {row['mode']}"
+                 f" {row['precision']}")  # fmt: skip
+        samples = tuple(float(s) for s in row.get("samples_s") or ())
+        variant = _jit_head(row["key"]) if row.get("key") else None
+        entries.append(Entry((*ident, variant), label, float(row["step_s_median"]), samples))
+    return _disambiguate(entries, source)
+
+
+def _disambiguate(entries: list[Entry], source: Path) -> list[Entry]:
+    """Identity is the five configuration fields; the jit/head variant (last element) is kept
+    only where one run holds several variants of the same five."""
+    counts: dict[tuple, int] = {}
+    for entry in entries:
+        counts[entry.ident[:-1]] = counts.get(entry.ident[:-1], 0) + 1
+    out = []
+    seen: set[tuple] = set()
+    for entry in entries:
+        base = entry.ident[:-1]
+        if counts[base] > 1:
+            ident = entry.ident
+            label = f"{entry.label} {entry.ident[-1]}"
+        else:
+            ident, label = base, entry.label
+        if ident in seen:
+            raise UsageError(f"{source} holds the configuration {label} twice")
+        seen.add(ident)
+        out.append(Entry(ident, label, entry.median_s, entry.samples_s))
+    return out
+
+
+def _benchmark_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for bench in payload.get("benchmarks", []):
+        extra = bench.get("extra_info") or {}
+        stats = bench.get("stats") or {}
+        if "backbone" not in extra or "median" not in stats:
+            continue  # not one of castbench's benchmarks
+        rows.append({
+            **{f: extra.get(f) for f in IDENTITY},
+            "precision": extra.get("precision", "float32"),
+            "key": extra.get("key"),
+            "status": "ok",
+            "step_s_median": stats["median"],
+            "samples_s": stats.get("data"),
+        })  # fmt: skip
+    return rows
+
+
+def load(source: str | Path) -> list[Entry]:
+    """The configurations of one run: a results folder, its timing.json, or a
+    pytest-benchmark JSON file."""
+    path = Path(source)
+    if path.is_dir():
+        return _entries_from_rows(read_rows(path), path)
+    if not path.is_file():
+        raise UsageError(f"no such results folder or file: {path}")
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"unreadable timing file {path}: {exc}") from None
+    if isinstance(payload, dict) and "benchmarks" in payload:
+        return _entries_from_rows(_benchmark_rows(payload), path)
+    if path.name == ROWS_FILE:
+        return _entries_from_rows(read_rows(path.parent), path)
+    raise UsageError(f"{path} is neither a castbench results file nor pytest-benchmark JSON")
+
+
+def compare(
+    base: list[Entry], new: list[Entry], alpha: float = 0.05, fail_above: float | None = None
+) -> dict[str, Any]:
+    """Per-configuration comparisons, and what only one side has.
+
+    A change is faster or slower only when the samples differ significantly (p < ``alpha``);
+    where a side has no samples, the ratio alone decides. ``failed`` marks a significant
+    slow-down of more than ``fail_above`` percent.
+    """
+    if not 0 < alpha < 1:
+        raise UsageError(f"--alpha must be between 0 and 1, got {alpha}")
+    new_by_ident = {e.ident: e for e in new}
+    base_idents = {e.ident for e in base}
+    comparisons = []
+    for old in base:
+        current = new_by_ident.get(old.ident)
+        if current is None:
+            continue
+        ratio = current.median_s / old.median_s if old.median_s > 0 else math.inf
+        p_value = None
+        if len(old.samples_s) >= 1 and len(current.samples_s) >= 1:
+            p_value = mann_whitney_u(current.samples_s, old.samples_s)[1]
+        significant = p_value is None or p_value < alpha
+        verdict = "no change"
+        if significant and ratio != 1:
+            verdict = "slower" if ratio > 1 else "faster"
+        change_pct = (ratio - 1) * 100
+        failed = fail_above is not None and verdict == "slower" and change_pct > fail_above
+        comparisons.append(Comparison(old.label, old.median_s, current.median_s, ratio,
+                                      change_pct, p_value, verdict, failed))  # fmt: skip
+    return {
+        "alpha": alpha,
+        "fail_above_pct": fail_above,
+        "comparisons": [asdict(c) for c in comparisons],
+        "only_in_base": [e.label for e in base if e.ident not in new_by_ident],
+        "only_in_new": [e.label for e in new if e.ident not in base_idents],
+        "failed": any(c.failed for c in comparisons),
+    }
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The comparison as a table, then what could not be compared."""
+    lines = []
+    rows = report["comparisons"]
+    width = max([len(r["label"]) for r in rows] + [13])
+    lines.append(f"{'configuration':<{width}}  {'base ms':>9}  {'new ms':>9}  {'new/base':>8}  "
+                 f"{'p':>7}  verdict")  # fmt: skip
+    for r in rows:
+        p = "n/a" if r["p_value"] is None else f"{r['p_value']:.3g}"
+        verdict = r["verdict"] + ("  FAIL" if r["failed"] else "")
+        if r["p_value"] is None and r["verdict"] != "no change":
+            verdict += " (no samples: ratio only)"
+        times = f"{r['base_median_s'] * 1e3:9.2f}  {r['new_median_s'] * 1e3:9.2f}"
+        lines.append(f"{r['label']:<{width}}  {times}  {r['ratio']:8.3f}  {p:>7}  {verdict}")
+    for side, key in (("BASE", "only_in_base"), ("NEW", "only_in_new")):
+        for label in report[key]:
+            lines.append(f"only in {side}: {label}")
+    counts = {v: sum(r["verdict"] == v for r in rows) for v in ("slower", "faster", "no change")}
+    summary = ", ".join(f"{n} {v}" for v, n in counts.items())
+    lines.append(f"{len(rows)} compared (alpha {report['alpha']}): {summary}")
+    if report["fail_above_pct"] is not None:
+        failed = sum(r["failed"] for r in rows)
+        lines.append(f"{failed} significantly slower by more than {report['fail_above_pct']:g}%")
+    return "\n".join(lines)
