@@ -163,6 +163,7 @@ def atomic_write_text(path: Path, text: str) -> None:
             stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; results are for reading
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -465,7 +466,7 @@ def write_results(
         out / "predictions.csv",
         csv_text(
             [
-                {"path": str(s.path), "label": s.label, "score": score}
+                {"path": _relative(s.path, result.config.data), "label": s.label, "score": score}
                 for s, score in zip(test_samples, scores, strict=True)
             ],
             ["path", "label", "score"],
@@ -491,6 +492,14 @@ def write_results(
         plot_history(result.history, out / "curves.png", title=result.config.label())
     except Exception as exc:  # a figure must not lose the numbers already written
         print(f"castbench: warning: training curves not drawn: {exc}", flush=True)
+
+
+def _relative(path: Path, root: str | None) -> str:
+    """A test image's path relative to the data root (as in the Kaggle layout)."""
+    try:
+        return str(Path(path).relative_to(Path(root))) if root else str(path)
+    except ValueError:
+        return str(path)
 
 
 def _has_half(result: TrainResult) -> bool:
