@@ -66,6 +66,29 @@ def test_a_crash_an_exception_and_a_hang_each_cost_one_row_and_the_sweep_complet
     assert all(row["backend"] == "tensorflow" for row in rows.values())
 
 
+def test_a_worker_does_not_outlive_a_killed_parent(tmp_path):
+    psutil = pytest.importorskip("psutil")
+    script = (
+        "import sys\n"
+        "from castbench.results import ResultsFolder\n"
+        "from castbench.timing.config import build_matrix\n"
+        "from castbench.timing.isolation import run_isolated\n"
+        "configs = build_matrix(['mobilenetv2'], [2], ['infer'], 32)\n"
+        "run_isolated(configs, ResultsFolder(sys.argv[1]))"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)],
+                              stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not psutil.Process(parent.pid).children() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        worker = psutil.Process(parent.pid).children()[0]
+    finally:
+        parent.kill()
+        parent.wait()
+    worker.wait(timeout=30)  # the worker sees its stdin close and exits
+
+
 def test_worker_death_reasons_are_classified():
     assert isolation._death_reason(-9, "", None, 99.0) == (
         "oom", "worker killed by SIGKILL (out of memory: the kernel's OOM killer)",
