@@ -264,8 +264,11 @@ class Workers:
         in_hand_started = False
         reason: tuple[str, str] | None = None
         try:
-            proc.stdin.write((json.dumps(request) + "\n").encode())
-            proc.stdin.flush()
+            try:
+                proc.stdin.write((json.dumps(request) + "\n").encode())
+                proc.stdin.flush()
+            except OSError:  # the worker died at once; its end of file follows
+                pass
             deadline = None
             if self.timeout is not None:
                 deadline = time.monotonic() + self.timeout + STARTUP_GRACE_S
