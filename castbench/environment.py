@@ -67,6 +67,8 @@ def device_name() -> str:
         import jax
 
         device = jax.devices()[0]
+        if device.platform == "cpu":  # jax calls every CPU "cpu"
+            return f"cpu:{_cpu_model()}"
         return f"{device.platform}:{device.device_kind}"
     if backend == "tensorflow":
         import tensorflow as tf
