@@ -133,7 +133,8 @@ def distributed_run(tmp_path_factory):
     argv = [sys.executable, "-m", "castbench", "timing", "--backbones", "mobilenetv2",
             "--size", "32", "--batch", "2", "--mode", "train", "--steps", "2", "--warmup", "1",
             "--strategy", "default", "mirrored", "multiworker", "--replicas", "2",
-            "--workers", "2", "--isolate", "none", "--no-plots", "--out", str(out),
+            "--workers", "2", "--timeout", "150", "--isolate", "none", "--no-plots",
+            "--out", str(out),
             "--profile", str(traces)]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CONFIG", "KERAS_BACKEND")}
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=900)

@@ -245,7 +245,7 @@ def run_timing(args: argparse.Namespace) -> int:
     from castbench.timing.shard import select
 
     configs = select(matrix, args.shard)
-    if args.timeout is not None and args.isolate == "none":
+    if args.timeout is not None and args.isolate == "none" and not distribution.launch_workers:
         raise UsageError("--timeout needs worker processes: use --isolate group or config")
 
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -356,6 +356,9 @@ def local_tf_configs(workers: int) -> list[dict]:
             for index in range(workers)]  # fmt: skip
 
 
+WORKER_TIMEOUT_S = 600  # per configuration, when --timeout is not given
+
+
 def run_local_workers(
     configs: list,
     folder,
@@ -372,7 +375,8 @@ def run_local_workers(
     if not configs:
         return []
     side = Path(folder.path) / WORKERS_FOLDER
-    limit = None if timeout is None else timeout * len(configs) + 120
+    # Collective steps wait for every worker: a worker that stalls would hang the run for good.
+    limit = (timeout or WORKER_TIMEOUT_S) * len(configs) + 120
     procs, logs = [], []
     for index, tf_conf in enumerate(local_tf_configs(workers)):
         out = side / f"worker-{index}"
