@@ -62,6 +62,10 @@ def test_a_crash_an_exception_and_a_hang_each_cost_one_row_and_the_sweep_complet
     assert rows[2]["error"].startswith("worker exited with status 1: RuntimeError: injected")
     assert rows[3]["status"] == "ok" and len(rows[3]["samples_s"]) == 2
     assert rows[4]["error"] == "timed out after 30 s"
+    # a failed worker's stderr is kept beside the rows
+    raised = (tmp_path / "logs" / "MobileNetV2_32_2_infer_float32_auto_gap.log").read_text()
+    assert "Traceback" in raised and "RuntimeError: injected fault" in raised
+    assert len(list((tmp_path / "logs").glob("*.log"))) == 3
     assert all(row["device"].startswith("cpu") for row in rows.values())
     assert all(row["backend"] == "tensorflow" for row in rows.values())
 

@@ -6,8 +6,9 @@ configurations share one built model and its compiled steps; ``config`` starts o
 configuration (most isolation, one TensorFlow start and one compile each); ``none`` measures in
 this process. A worker sends each row to the parent as soon as it is measured, and only the
 parent writes the results folder. When a worker dies, the configuration it had in hand gets an
-``error`` or ``oom`` row with the first line of the reason, and a fresh worker carries on with
-the rest of the group, so one failure never poisons the next configuration.
+``error`` or ``oom`` row with the first line of the reason (its whole stderr goes to
+``DIR/logs/<key>.log``), and a fresh worker carries on with the rest of the group, so one
+failure never poisons the next configuration.
 
 This module is the parent side too, and imports no TensorFlow: a parent that initialised the
 device would hold memory its workers need. The worker is ``python -m castbench.timing.isolation``.
@@ -19,6 +20,7 @@ import datetime as dt
 import itertools
 import json
 import os
+import re
 import selectors
 import signal
 import subprocess
@@ -29,6 +31,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, TextIO
 
 from castbench.results import ResultsFolder
@@ -229,8 +232,10 @@ class Workers:
         timeout: float | None = None,
         argv: list[str] | None = None,
         on_environment: Callable[[dict[str, Any]], None] | None = None,
+        log_dir: Path | None = None,
     ) -> None:
         self.timeout = timeout
+        self.log_dir = log_dir  # where a failed worker's stderr is kept
         self.argv = argv or []
         self.on_environment = on_environment
         self.device: str | None = None
@@ -324,10 +329,23 @@ class Workers:
             config = pending.pop(0)
             if reason is None:
                 reason = _death_reason(proc.returncode, _tail(log), oom_kills, peak_memory_pct)
+            self._keep_log(log, config)
             if not in_hand_started:
                 on_start(config)
             on_row(self._failure(config, *reason))
         log.close()
+
+    def _keep_log(self, log, config: TimingConfig) -> None:
+        """Save a failed worker's stderr as LOG_DIR/<configuration key>.log."""
+        if self.log_dir is None:
+            return
+        try:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            log.seek(0)
+            name = re.sub(r"[^A-Za-z0-9_.-]+", "_", config.key)
+            (self.log_dir / f"{name}.log").write_bytes(log.read())
+        except OSError:
+            pass  # a log is a courtesy; the row is what matters
 
 
 def _memory_percent() -> float:
@@ -411,7 +429,8 @@ def run_isolated(
     """
     if isolate not in ("group", "config"):
         raise ValueError(f"isolate must be group or config, got {isolate!r}")
-    workers = Workers(timeout=timeout, argv=argv, on_environment=on_environment)
+    workers = Workers(timeout=timeout, argv=argv, on_environment=on_environment,
+                      log_dir=folder.path / "logs")  # fmt: skip
     return drive(configs, folder, workers, isolate=isolate, resume=resume, oom_retry=oom_retry,
                  stream=stream)  # fmt: skip
 
