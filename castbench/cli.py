@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in results metadata
     try:
-        start_quietly()
+        if getattr(args, "needs_backend", True):  # plots, merges, data checks start faster
+            start_quietly()
         return int(args.func(args) or 0)
     except CastbenchError as exc:
         print(f"castbench: error: {exc}", file=sys.stderr)

@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--test", type=int, default=None, help="test images (default: scale)")
     synth.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     synth.add_argument("--scale", choices=("small", "full"), default="small")
-    synth.set_defaults(func=run_synth)
+    synth.set_defaults(func=run_synth, needs_backend=False)
 
     check = data_sub.add_parser(
         "check",
@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     check.add_argument("path", help="data root (holding train/ and test/, or casting_data/)")
     check.add_argument("--json", action="store_true", help="print JSON instead of text")
-    check.set_defaults(func=run_check)
+    check.set_defaults(func=run_check, needs_backend=False)
 
     augment = subparsers.add_parser(
         "augment",

@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="merge folders from different backends, devices or castbench versions (warns)",
     )
-    merge.set_defaults(func=run_merge)
+    merge.set_defaults(func=run_merge, needs_backend=False)
 
     compare = subparsers.add_parser(
         "compare",
@@ -66,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--alpha", type=float, default=0.05, help="significance level (default 0.05)"
     )
     compare.add_argument("--json", action="store_true", help="print the comparison as JSON")
-    compare.set_defaults(func=run_compare)
+    compare.set_defaults(func=run_compare, needs_backend=False)
 
 
 def run_merge(args: argparse.Namespace) -> int:

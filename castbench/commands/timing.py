@@ -198,7 +198,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="plot folder (default: SOURCE/plots, or beside a JSON file)",
     )
     plot.add_argument("--seed", action="store_true", help="overlay the seed study's Part 4 numbers")
-    plot.set_defaults(func=run_plot)
+    plot.set_defaults(func=run_plot, needs_backend=False)
 
 
 def epoch_inputs(args: argparse.Namespace) -> dict:
