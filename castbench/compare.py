@@ -10,7 +10,6 @@ precision.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from castbench.errors import UsageError
-from castbench.results import ROWS_FILE, read_rows
+from castbench.timing.sources import load_rows
 
 IDENTITY = ("backbone", "input_size", "batch_size", "mode", "precision")
 
@@ -121,41 +120,10 @@ def _disambiguate(entries: list[Entry], source: Path) -> list[Entry]:
     return out
 
 
-def _benchmark_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = []
-    for bench in payload.get("benchmarks", []):
-        extra = bench.get("extra_info") or {}
-        stats = bench.get("stats") or {}
-        if "backbone" not in extra or "median" not in stats:
-            continue  # not one of castbench's benchmarks
-        rows.append({
-            **{f: extra.get(f) for f in IDENTITY},
-            "precision": extra.get("precision", "float32"),
-            "key": extra.get("key"),
-            "status": "ok",
-            "step_s_median": stats["median"],
-            "samples_s": stats.get("data"),
-        })  # fmt: skip
-    return rows
-
-
 def load(source: str | Path) -> list[Entry]:
     """The configurations of one run: a results folder, its timing.json, or a
     pytest-benchmark JSON file."""
-    path = Path(source)
-    if path.is_dir():
-        return _entries_from_rows(read_rows(path), path)
-    if not path.is_file():
-        raise UsageError(f"no such results folder or file: {path}")
-    try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"unreadable timing file {path}: {exc}") from None
-    if isinstance(payload, dict) and "benchmarks" in payload:
-        return _entries_from_rows(_benchmark_rows(payload), path)
-    if path.name == ROWS_FILE:
-        return _entries_from_rows(read_rows(path.parent), path)
-    raise UsageError(f"{path} is neither a castbench results file nor pytest-benchmark JSON")
+    return _entries_from_rows(load_rows(source), Path(source))
 
 
 def compare(

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from castbench.errors import UsageError
-from castbench.results import read_rows
+from castbench.results import ROWS_FILE, read_rows
 
 # extra_info keys that are columns of the results schema
 _EXTRA_COLUMNS = (
@@ -18,32 +18,29 @@ _EXTRA_COLUMNS = (
 )  # fmt: skip
 
 
-def is_benchmark_json(path: Path) -> bool:
-    return path.is_file() and path.suffix == ".json"
-
-
 def rows_from_benchmark_json(path: Path) -> list[dict[str, Any]]:
     """Rows from a pytest-benchmark JSON file written by ``pytest bench``."""
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))
-        benchmarks = payload["benchmarks"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UsageError(f"not a readable pytest-benchmark JSON file: {path} ({exc})") from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"unreadable timing file {path}: {exc}") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("benchmarks"), list):
+        raise UsageError(f"{path} is neither a castbench results file nor pytest-benchmark JSON")
     rows = []
-    for bench in benchmarks:
-        extra = bench.get("extra_info", {})
-        if "backbone" not in extra:
+    for bench in payload["benchmarks"]:
+        extra = bench.get("extra_info") or {}
+        stats = bench.get("stats") or {}
+        if "backbone" not in extra or "median" not in stats:
             continue  # a benchmark that is not one of castbench's
-        stats = bench["stats"]
         row = {k: extra.get(k) for k in _EXTRA_COLUMNS}
         row.update(
             key=bench.get("fullname", bench.get("name")),
-            step_s_mean=stats["mean"],
+            step_s_mean=stats.get("mean"),
             step_s_median=stats["median"],
-            step_s_std=stats["stddev"],
-            step_s_min=stats["min"],
-            step_s_max=stats["max"],
-            steps=stats["rounds"],
+            step_s_std=stats.get("stddev"),
+            step_s_min=stats.get("min"),
+            step_s_max=stats.get("max"),
+            steps=stats.get("rounds"),
             samples_s=stats.get("data"),
             status="ok",
         )
@@ -51,9 +48,13 @@ def rows_from_benchmark_json(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def load_rows(source: Path) -> list[dict[str, Any]]:
-    """Timing rows from a results folder or a pytest-benchmark JSON file."""
-    source = Path(source)
-    if is_benchmark_json(source):
-        return rows_from_benchmark_json(source)
-    return read_rows(source)
+def load_rows(source: str | Path) -> list[dict[str, Any]]:
+    """Timing rows from a results folder, its ``timing.json``, or a pytest-benchmark JSON file."""
+    path = Path(source)
+    if path.is_dir():
+        return read_rows(path)
+    if not path.is_file():
+        raise UsageError(f"no such results folder or file: {path}")
+    if path.name == ROWS_FILE:
+        return read_rows(path.parent)
+    return rows_from_benchmark_json(path)
