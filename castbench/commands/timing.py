@@ -230,7 +230,7 @@ def run_timing(args: argparse.Namespace) -> int:
                   jit_compile=args.jit, head=args.head, weights=args.weights)  # fmt: skip
     common.update(epoch_inputs(args))
     from castbench.runtime import keras_backend_name
-    from castbench.timing.distributed import fill_scaling_efficiency, plan, run_local_workers
+    from castbench.timing.distributed import plan
 
     distribution = plan(args.strategy, args.replicas, args.workers, args.profile,
                         keras_backend_name())  # fmt: skip
@@ -241,54 +241,15 @@ def run_timing(args: argparse.Namespace) -> int:
     matrix = [config for variant in distribution.variants
               for config in build_matrix(args.backbones, args.batch, args.mode, args.size,
                                          **common, **variant)]  # fmt: skip
-    from castbench.results import ResultsFolder
+    from castbench.timing.run import run_timing_sweep
     from castbench.timing.shard import select
-
-    configs = select(matrix, args.shard)
-    if args.timeout is not None and args.isolate == "none" and not distribution.launch_workers:
-        raise UsageError("--timeout needs worker processes: use --isolate group or config")
 
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = args.out or Path("results") / f"timing-{stamp}"
-    folder = ResultsFolder(out)
-    # one writer per folder; logical CPUs / MultiWorkerMirroredStrategy before TF starts
-    with folder.locked(), distribution.process_setup(args.isolate):
-        if folder.rows and not args.resume:
-            raise UsageError(f"{out} already holds results; pass --resume to continue it, or "
-                             "choose another --out")  # fmt: skip
-        run_info = {
-            "isolate": args.isolate,
-            "shard": args.shard,
-            "matrix": [c.key for c in matrix],
-            "shard_keys": [c.key for c in configs],
-        }
-        shard = f" (shard {args.shard} of the {len(matrix)})" if args.shard else ""
-        print(f"castbench timing: {len(configs)} configurations{shard} -> {out}",
-              file=sys.stderr)  # fmt: skip
-        configs, launched = distribution.split(configs)
-        if args.isolate == "none":
-            from castbench import environment
-            from castbench.timing.sweep import run_sweep
-
-            folder.write_run_metadata({**environment.collect(args.argv), **run_info})
-            run_sweep(configs, folder, resume=args.resume, oom_retry=args.oom_retry)
-        else:  # this process stays free of TensorFlow; workers measure and report
-            from castbench.timing.isolation import light_metadata, run_isolated
-
-            previous = folder.run_metadata() if args.resume else {}
-            folder.write_run_metadata({**previous, **light_metadata(args.argv), **run_info})
-
-            def on_environment(environment: dict) -> None:
-                folder.write_run_metadata({**environment, **run_info})
-
-            run_isolated(configs, folder, isolate=args.isolate, timeout=args.timeout,
-                         resume=args.resume, oom_retry=args.oom_retry, argv=args.argv,
-                         on_environment=on_environment)  # fmt: skip
-        if launched:
-            todo = [c for c in launched if not (args.resume and c.key in folder.finished_keys())]
-            run_local_workers(todo, folder, distribution.workers, timeout=args.timeout)
-        fill_scaling_efficiency(folder)
-        rows = folder.rows
+    rows = run_timing_sweep(matrix, select(matrix, args.shard), out, distribution,
+                            isolate=args.isolate, argv=args.argv, timeout=args.timeout,
+                            resume=args.resume, oom_retry=args.oom_retry,
+                            shard=args.shard)  # fmt: skip
     if not args.no_plots:
         for path in _draw(out, out / "plots", seed=False):
             print(f"plot: {path}", file=sys.stderr)
