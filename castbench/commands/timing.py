@@ -170,11 +170,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(MultiWorkerMirroredStrategy from TF_CONFIG, or --workers N local processes). --batch "
         "is per replica; give 'default' too for scaling_efficiency",
     )
-    timing.add_argument("--replicas", type=int, default=None, metavar="N",
-                        help="mirrored: use N devices (N logical CPU devices without a GPU)")
-    timing.add_argument("--workers", type=int, default=None, metavar="N",
-                        help="multiworker: start N local worker processes on 127.0.0.1; the "
-                        "chief's rows go to --out, every worker's to OUT/workers/")
+    timing.add_argument(
+        "--replicas",
+        type=int,
+        default=None,
+        metavar="N",
+        help="mirrored: use N devices (N logical CPU devices without a GPU)",
+    )
+    timing.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="multiworker: start N local worker processes on 127.0.0.1; the "
+        "chief's rows go to --out, every worker's to OUT/workers/",
+    )
     timing.add_argument("--profile", type=Path, default=None, metavar="DIR",
                         help="after each configuration's timed steps, trace a few more with the "
                         "backend's profiler into DIR/<configuration>")  # fmt: skip

@@ -42,8 +42,9 @@ def build_for_timing(config: TimingConfig) -> keras.Model:
     try:
         with scope:
             model = build_model(
-                ModelSpec(config.backbone, config.input_size, head=config.head,
-                          weights=config.weights)  # fmt: skip
+                ModelSpec(
+                    config.backbone, config.input_size, head=config.head, weights=config.weights
+                )  # fmt: skip
             )
             jit: bool | str = "auto" if config.jit_compile is None else config.jit_compile
             return compile_for_training(model, jit_compile=jit)
