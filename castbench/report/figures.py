@@ -17,6 +17,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from castbench.report.load import finite_number as _num  # noqa: E402
+
 DPI = 150
 STYLE = {
     "font.size": 13,
@@ -42,14 +44,6 @@ def _save(fig, path: Path) -> Path:
     fig.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     return path
-
-
-def _num(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def plot_history(history: Sequence[dict[str, Any]], path: Path, title: str = "") -> Path:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,15 @@ def _number(value: Any) -> Any:
     except (TypeError, ValueError):
         return value
     return int(number) if number.is_integer() and "." not in str(value) else number
+
+
+def finite_number(value: Any) -> float | None:
+    """``value`` as a finite float, or None (empty cells, text, NaN, infinities)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def read_csv(path: Path) -> list[dict[str, Any]]:

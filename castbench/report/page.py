@@ -15,6 +15,7 @@ from typing import Any
 from castbench import metrics
 from castbench.report import figures
 from castbench.report.load import ExperimentTable, Inputs, TimingTable
+from castbench.report.load import finite_number as _num
 
 MAX_CONFUSIONS = 24
 STEP_BATCH = 4  # the batch size the speed–accuracy plot reads its step time at
@@ -38,14 +39,6 @@ def _fmt(value: Any, digits: int = 2) -> str:
             return "–"
         return f"{value:.{digits}f}"
     return str(value)
-
-
-def _num(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 # ---------------------------------------------------------------------------------------------
