@@ -13,12 +13,12 @@ import fcntl
 import io
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from castbench.errors import UsageError
+from castbench.files import atomic_write_text
 
 SCHEMA = "castbench.timing"
 SCHEMA_VERSION = 1
@@ -41,25 +41,6 @@ COLUMNS = (
 )  # fmt: skip
 # Kept in timing.json only: lists do not belong in a CSV cell.
 JSON_ONLY = ("samples_s", "warmup_s")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the new, never half."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:  # the rename itself survives a power loss only once the folder is synced
-        os.fsync(directory)
-    finally:
-        os.close(directory)
 
 
 def complete_row(row: dict[str, Any]) -> dict[str, Any]:

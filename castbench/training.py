@@ -23,7 +23,6 @@ import json
 import math
 import os
 import statistics
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from typing import Any
 
 from castbench import metrics
 from castbench.errors import UsageError
+from castbench.files import atomic_write_text
 from castbench.spec import ModelSpec
 
 SCHEMA = "castbench.train"
@@ -152,22 +152,6 @@ def resolve_data(data: str | os.PathLike | None, log: Log = _print) -> Path:
 
 # ---------------------------------------------------------------------------------------------
 # files
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` in one step (temporary file + ``os.replace``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o644)  # mkstemp makes it private; results are for reading
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def csv_text(rows: list[dict[str, Any]], columns: list[str] | tuple[str, ...] | None = None) -> str:

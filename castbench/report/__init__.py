@@ -12,8 +12,8 @@ __all__ = ["Inputs", "discover", "write_report"]
 
 def write_report(paths: list[str | Path], out: str | Path) -> dict[str, Path]:
     """Read ``paths``, write ``report.md``, ``report.html`` and ``figures/*.png`` into ``out``."""
+    from castbench.files import atomic_write_text
     from castbench.report.page import build_blocks, to_html, to_markdown
-    from castbench.training import atomic_write_text
 
     inputs = discover(list(paths))
     out_dir = Path(out)
