@@ -32,14 +32,13 @@ from typing import Any
 
 from castbench import backbones, metrics
 from castbench.errors import UsageError
-from castbench.files import atomic_write_text
+from castbench.files import atomic_write_text, csv_text
 from castbench.spec import ModelSpec
 from castbench.training import (
     DEFAULT_BATCH,
     DEFAULT_EPOCHS,
     TrainConfig,
     TrainResult,
-    csv_text,
     json_text,
 )
 

@@ -8,9 +8,7 @@ interrupted run leaves a readable folder with every finished row.
 from __future__ import annotations
 
 import contextlib
-import csv
 import fcntl
-import io
 import json
 import os
 from collections.abc import Iterator
@@ -18,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from castbench.errors import UsageError
-from castbench.files import atomic_write_text
+from castbench.files import atomic_write_text, csv_text
 
 SCHEMA = "castbench.timing"
 SCHEMA_VERSION = 1
@@ -53,15 +51,6 @@ def complete_row(row: dict[str, Any]) -> dict[str, Any]:
     completed = {column: row.get(column) for column in COLUMNS}
     completed.update({name: row.get(name) for name in JSON_ONLY})
     return completed
-
-
-def rows_to_csv(rows: list[dict[str, Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: "" if row.get(k) is None else row[k] for k in COLUMNS})
-    return buffer.getvalue()
 
 
 def read_rows(folder: Path) -> list[dict[str, Any]]:
@@ -163,4 +152,4 @@ class ResultsFolder:
         rows = self.rows
         payload = {"schema": SCHEMA, "version": SCHEMA_VERSION, "rows": rows}
         atomic_write_text(self.path / ROWS_FILE, json.dumps(payload, indent=1, default=str) + "\n")
-        atomic_write_text(self.path / CSV_FILE, rows_to_csv(rows))
+        atomic_write_text(self.path / CSV_FILE, csv_text(rows, COLUMNS))

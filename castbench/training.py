@@ -17,8 +17,6 @@ A results folder holds:
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import os
@@ -32,7 +30,7 @@ from typing import Any
 
 from castbench import metrics
 from castbench.errors import UsageError
-from castbench.files import atomic_write_text
+from castbench.files import atomic_write_text, csv_text
 from castbench.spec import ModelSpec
 
 SCHEMA = "castbench.train"
@@ -152,16 +150,6 @@ def resolve_data(data: str | os.PathLike | None, log: Log = _print) -> Path:
 
 # ---------------------------------------------------------------------------------------------
 # files
-
-
-def csv_text(rows: list[dict[str, Any]], columns: list[str] | tuple[str, ...] | None = None) -> str:
-    columns = list(columns or (list(rows[0]) if rows else []))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: "" if row.get(k) is None else row[k] for k in columns})
-    return buffer.getvalue()
 
 
 def json_text(payload: Any) -> str:

@@ -46,6 +46,19 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def _bar_series(ax, positions: list[int], height: float, index: int, values: list, label: str):
+    """Series ``index`` of a grouped horizontal bar chart; a missing value is drawn as 0."""
+    ax.barh(
+        [p - 0.4 + height * (index + 0.5) for p in positions],
+        [v if v is not None else 0 for v in values],
+        height=height,
+        color=COLOURS[index % len(COLOURS)],
+        hatch=HATCHES[index % len(HATCHES)],
+        edgecolor="white" if index == 0 else "black",
+        label=label,
+    )
+
+
 def plot_history(history: Sequence[dict[str, Any]], path: Path, title: str = "") -> Path:
     """Training curves: loss and accuracy per epoch, training and validation."""
     with plt.rc_context(STYLE):
@@ -119,17 +132,7 @@ def plot_backbones(
                 positions = list(range(len(names)))
                 for s, (label, rows) in enumerate(quality):
                     by_name = {r["backbone"]: _num(r.get(column)) for r in rows}
-                    values = [by_name.get(n) for n in names]
-                    offsets = [p - 0.4 + height * (s + 0.5) for p in positions]
-                    ax.barh(
-                        offsets,
-                        [v if v is not None else 0 for v in values],
-                        height=height,
-                        color=COLOURS[s % len(COLOURS)],
-                        hatch=HATCHES[s % len(HATCHES)],
-                        edgecolor="white" if s == 0 else "black",
-                        label=label,
-                    )
+                    _bar_series(ax, positions, height, s, [by_name.get(n) for n in names], label)
                 ax.set_yticks(positions)
                 ax.set_yticklabels(names if m == 0 else [])
                 ax.invert_yaxis()
@@ -271,15 +274,7 @@ def plot_variants(
             for s, (name, rows) in enumerate(series):
                 by_variant = {r["variant"]: _num(r.get(column)) for r in rows}
                 values = [by_variant.get(v) for v in variants]
-                ax.barh(
-                    [p - 0.4 + height * (s + 0.5) for p in positions],
-                    [v if v is not None else 0 for v in values],
-                    height=height,
-                    color=COLOURS[s % len(COLOURS)],
-                    hatch=HATCHES[s % len(HATCHES)],
-                    edgecolor="white" if s == 0 else "black",
-                    label=name,
-                )
+                _bar_series(ax, positions, height, s, values, name)
             ax.set_yticks(positions)
             ax.set_yticklabels(variants if m == 0 else [])
             ax.invert_yaxis()
