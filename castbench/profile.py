@@ -29,6 +29,7 @@ def describe_model(spec: ModelSpec, count_flops: bool = True) -> dict[str, Any]:
         info = {
             "backbone": spec.record.name,
             "head": spec.head_label,
+            "trainable": spec.trainable,
             "input_size": spec.input_size,
             "backend": keras.backend.backend(),
             **profile_model(model, count_flops),

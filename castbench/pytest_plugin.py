@@ -27,6 +27,7 @@ OPTIONS = {
     "size": ("input size: 'native' or pixels", "native"),
     "modes": ("train and/or infer, comma-separated", "train,infer"),
     "precision": ("float32 | mixed_float16 | mixed_bfloat16", "float32"),
+    "trainable": ("what a training step updates: all | head (backbone frozen)", "all"),
     "timing_steps": ("timed steps (benchmark rounds) per case", "10"),
     "timing_warmup": ("warm-up steps per case; the first one compiles", "2"),
 }
@@ -64,6 +65,7 @@ def matrix_from_options(config: pytest.Config) -> list[TimingConfig]:
             modes,
             None if size == "native" else int(size),
             precision=_setting(config, "precision"),
+            trainable=_setting(config, "trainable"),
             steps=int(_setting(config, "timing_steps")),
             warmup=int(_setting(config, "timing_warmup")),
         )
@@ -162,6 +164,7 @@ def timing_case(timing_config: TimingConfig, _castbench_models: _ModelCache) -> 
         "batch_size": timing_config.batch_size,
         "mode": timing_config.mode,
         "precision": timing_config.precision,
+        "trainable": timing_config.trainable,
         "backend": keras.backend.backend(),
         "device": device_name(),
         "jit_compile": bool(getattr(model, "jit_compile", False)),

@@ -29,7 +29,7 @@ STATUSES = ("ok", "oom", "error", "skipped")
 # CSV column order; every row carries these keys (None where not measured).
 COLUMNS = (
     "key", "backbone", "input_size", "batch_size", "mode", "precision", "backend", "device",
-    "jit_compile", "head", "weights", "steps", "warmup", "first_step_s", "compile_s",
+    "jit_compile", "head", "weights", "trainable", "steps", "warmup", "first_step_s", "compile_s",
     "step_s_mean", "step_s_median", "step_s_p90", "step_s_p99", "step_s_std", "step_s_min",
     "step_s_max", "images_per_s", "n_train", "steps_per_epoch", "epoch_s", "params_total",
     "params_trainable", "gflops_per_image", "achieved_gflops_per_s", "peak_rss_mb",

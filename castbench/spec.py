@@ -10,6 +10,17 @@ from castbench.backbones import Backbone
 from castbench.errors import UsageError
 
 HEADS = ("gap", "dense")
+# What a training step updates: the whole network (fine-tuning, as the seed trained), or the head
+# alone on a frozen backbone (feature extraction: no backbone gradients, batch norm in inference
+# mode), the cheap way to adapt ImageNet weights.
+TRAINABLE = ("all", "head")
+
+
+def check_trainable(value: str) -> None:
+    if value not in TRAINABLE:
+        raise UsageError(f"unknown --trainable {value!r}; choose from: {', '.join(TRAINABLE)}")
+
+
 WEIGHT_CHOICES_HELP = "none (random init, default) | imagenet (local Keras cache only) | PATH"
 
 
@@ -24,6 +35,7 @@ class ModelSpec:
     dropout: float = 0.5  # only for the ``dense`` head; 0 drops the layer
     dense_units: int = 1024
     weights: str = "none"
+    trainable: str = "all"  # all | head (frozen backbone)
 
     @property
     def record(self) -> Backbone:
@@ -49,6 +61,7 @@ class ModelSpec:
         """Reject impossible requests before any model is built."""
         if self.head not in HEADS:
             raise UsageError(f"unknown head {self.head!r}; choose from: {', '.join(HEADS)}")
+        check_trainable(self.trainable)
         record = self.record
         if self.input_size < record.min_size:
             raise UsageError(

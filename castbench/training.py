@@ -91,10 +91,12 @@ class TrainConfig:
         self.spec.validate()
 
     def label(self) -> str:
-        """A short name for folders: ``mobilenetv2-224-gap-none-bs4-s0``."""
+        """A short name for folders: ``mobilenetv2-224-gap-none-bs4-s0`` (``-frozen`` after the
+        head when only the head trains)."""
         spec = self.spec
+        frozen = "-frozen" if spec.trainable == "head" else ""
         return (
-            f"{spec.record.key}-{spec.input_size}-{spec.head_label}-{self.augment}"
+            f"{spec.record.key}-{spec.input_size}-{spec.head_label}{frozen}-{self.augment}"
             f"-bs{self.batch_size}-s{self.seed}"
         )
 
@@ -281,7 +283,8 @@ def train(
         verbose=0,
     )
     log(
-        f"training {spec.record.name} + {spec.head_label} head at {size}x{size}, "
+        f"training {spec.record.name} + {spec.head_label} head at {size}x{size}"
+        f"{', backbone frozen' if spec.trainable == 'head' else ''}, "
         f"augment {config.augment}, batch {config.batch_size}, {config.epochs} epoch(s): "
         f"{len(train_samples)} train / {len(val_samples)} validation / {len(test_samples)} test "
         f"images from {root}"

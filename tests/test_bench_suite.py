@@ -11,7 +11,7 @@ from castbench.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 EXTRA_FIELDS = {
-    "backbone", "input_size", "batch_size", "mode", "precision", "backend", "device",
+    "backbone", "input_size", "batch_size", "mode", "precision", "trainable", "backend", "device",
     "params_total", "gflops_per_image", "images_per_s", "compile_s", "steps_per_epoch",
 }  # fmt: skip
 

@@ -6,7 +6,7 @@ from keras.src.legacy.saving import legacy_h5_format
 
 from castbench import backbones
 from castbench.errors import UsageError
-from castbench.models import build_model, count_params, keras_cache_dir
+from castbench.models import build_model, compile_for_training, count_params, keras_cache_dir
 from castbench.profile import describe_model
 from castbench.spec import ModelSpec
 
@@ -49,6 +49,26 @@ def test_dense_head_switches_remove_their_layers():
     assert "dense" not in layers(ModelSpec("mobilenetv2", size=32, head="dense", dense=False))
     assert "dropout" not in layers(ModelSpec("mobilenetv2", size=32, head="dense", dropout=0))
     assert not {"dense", "dropout"} & layers(ModelSpec("mobilenetv2", size=32))
+
+
+def test_trainable_head_freezes_the_backbone_and_trains_the_head_alone():
+    model = build_model(ModelSpec("mobilenetv2", size=32, trainable="head"))
+    compile_for_training(model, learning_rate=0.1)
+    base, head = model.layers[1], model.get_layer("defect")
+    assert count_params(model).trainable == head.count_params() == base.output_shape[-1] + 1
+    before = [np.array(w) for w in (*base.weights, *head.weights)]
+    rng = np.random.default_rng(0)
+    model.train_on_batch(rng.uniform(-1, 1, (4, 32, 32, 3)), np.array([[0.0], [1.0], [0.0], [1.0]]))
+    after = [np.array(w) for w in (*base.weights, *head.weights)]
+    n_base = len(base.weights)
+    # backbone kernels and batch-norm statistics stay put; the head's weights move
+    assert all(np.array_equal(b, a) for b, a in zip(before[:n_base], after[:n_base], strict=True))
+    assert not np.array_equal(before[n_base], after[n_base])
+
+
+def test_unknown_trainable_is_a_usage_error():
+    with pytest.raises(UsageError, match="unknown --trainable"):
+        build_model(ModelSpec("mobilenetv2", size=32, trainable="backbone"))
 
 
 def test_size_below_minimum_is_a_usage_error():

@@ -10,6 +10,7 @@ from castbench.errors import UsageError
 from castbench.results import ResultsFolder, complete_row, read_rows
 from castbench.timing.config import SEED_TRAIN_IMAGES, TimingConfig, build_matrix
 from castbench.timing.engine import classify_failure
+from castbench.timing.isolation import config_fields
 from castbench.timing.stats import percentile, summarize
 
 
@@ -36,12 +37,21 @@ def test_seed_training_images_follow_image_data_generator_split():
         ({"precision": "int8"}, "unknown precision"),
         ({"input_size": 40}, "at least 71x71"),
         ({"warmup": 0}, "warmup must be at least 1"),
+        ({"trainable": "backbone"}, "unknown --trainable"),
     ],
 )
 def test_bad_configurations_are_usage_errors(kwargs, message):
     base = {"backbone": "xception", "input_size": 96, "batch_size": 2}
     with pytest.raises(UsageError, match=message):
         TimingConfig(**{**base, **kwargs})
+
+
+def test_a_frozen_backbone_is_another_model_and_another_row():
+    full = TimingConfig("MobileNetV2", 64, 2)
+    frozen = TimingConfig("MobileNetV2", 64, 2, trainable="head")
+    assert frozen.model_key != full.model_key and frozen.key != full.key
+    assert full.key == "MobileNetV2|64|2|train|float32|auto|gap"  # full training keys unchanged
+    assert config_fields(frozen, "cpu", "tensorflow")["trainable"] == "head"
 
 
 def test_matrix_order_lets_one_model_serve_a_backbone():

@@ -6,7 +6,7 @@ import argparse
 
 from castbench import backbones
 from castbench.commands.output import format_table, print_json
-from castbench.spec import HEADS, WEIGHT_CHOICES_HELP, ModelSpec
+from castbench.spec import HEADS, TRAINABLE, WEIGHT_CHOICES_HELP, ModelSpec
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -54,6 +54,17 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-dense", action="store_true", help="dense head without Dense(1024)")
     parser.add_argument("--no-dropout", action="store_true", help="dense head without Dropout")
     parser.add_argument("--weights", default="none", help=WEIGHT_CHOICES_HELP)
+    add_trainable_argument(parser)
+
+
+def add_trainable_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--trainable",
+        choices=TRAINABLE,
+        default="all",
+        help="all: train the whole network (default, as the seed did); head: freeze the "
+        "backbone and train the head alone",
+    )
 
 
 def spec_from_args(name: str, args: argparse.Namespace) -> ModelSpec:
@@ -64,6 +75,7 @@ def spec_from_args(name: str, args: argparse.Namespace) -> ModelSpec:
         dense=not args.no_dense,
         dropout=0.0 if args.no_dropout else 0.5,
         weights=args.weights,
+        trainable=args.trainable,
     )
 
 
@@ -100,7 +112,9 @@ def run_describe(args: argparse.Namespace) -> int:
     if args.json:
         print_json(info)
         return 0
-    print(f"{info['backbone']} + {info['head']} head at {info['input_size']}x{info['input_size']}")
+    frozen = ", backbone frozen" if info["trainable"] == "head" else ""
+    size = info["input_size"]
+    print(f"{info['backbone']} + {info['head']} head at {size}x{size}{frozen}")
     print(f"  total params          {info['params_total']:>14,}")
     print(f"  trainable params      {info['params_trainable']:>14,}")
     print(f"  non-trainable params  {info['params_non_trainable']:>14,}")

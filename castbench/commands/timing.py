@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from castbench.commands.output import format_table, print_json
+from castbench.commands.registry import add_trainable_argument
 from castbench.errors import UsageError
 from castbench.timing.config import MODES, PRECISIONS, SEED_TRAIN_IMAGES, STRATEGIES
 
@@ -92,6 +93,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     timing.add_argument("--head", choices=("gap", "dense"), default="gap")
     timing.add_argument("--weights", default="none", help="none | imagenet | PATH")
+    add_trainable_argument(timing)
     timing.add_argument(
         "--n-train",
         type=positive_int,
@@ -237,7 +239,8 @@ def run_timing(args: argparse.Namespace) -> int:
     from castbench.timing.config import build_matrix
 
     common = dict(steps=args.steps, warmup=args.warmup, precision=args.precision,
-                  jit_compile=args.jit, head=args.head, weights=args.weights)  # fmt: skip
+                  jit_compile=args.jit, head=args.head, weights=args.weights,
+                  trainable=args.trainable)  # fmt: skip
     common.update(epoch_inputs(args))
     from castbench.runtime import keras_backend_name
     from castbench.timing.distributed import plan

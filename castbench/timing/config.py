@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 
 from castbench import backbones
 from castbench.errors import UsageError
+from castbench.spec import check_trainable
 
 MODES = ("train", "infer")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
@@ -31,6 +32,7 @@ class TimingConfig:
     n_train: int = SEED_TRAIN_IMAGES
     head: str = "gap"
     weights: str = "none"
+    trainable: str = "all"  # all | head: what a training step updates (spec.TRAINABLE)
     epoch_data: str | None = None  # casting-layout folder: also measure one real epoch (train)
     augment: str = "none"  # augmentation preset for the measured epoch
     strategy: str = "default"  # default | mirrored | multiworker (tf.distribute)
@@ -51,6 +53,7 @@ class TimingConfig:
             raise UsageError(f"steps must be positive, got {self.steps}")
         if self.warmup < 1:
             raise UsageError("warmup must be at least 1 (the first step compiles)")
+        check_trainable(self.trainable)
         if self.strategy not in STRATEGIES:
             raise UsageError(
                 f"unknown strategy {self.strategy!r}; choose from: {', '.join(STRATEGIES)}"
@@ -86,7 +89,8 @@ class TimingConfig:
     def model_key(self) -> tuple:
         """Configurations with the same key can share one built model."""
         return (self.backbone, self.input_size, self.precision, self.jit_compile, self.head,
-                self.weights, self.strategy, self.replicas, self.workers)  # fmt: skip
+                self.weights, self.trainable, self.strategy, self.replicas,
+                self.workers)  # fmt: skip
 
     @property
     def key(self) -> str:
@@ -96,7 +100,9 @@ class TimingConfig:
             f"{self.backbone}|{self.input_size}|{self.batch_size}|{self.mode}|"
             f"{self.precision}|{jit}|{self.head}"
         )
-        if self.strategy != "default":  # appended only then: default keys stay as they were
+        if self.trainable != "all":  # appended only then: keys of full training stay as they were
+            key += f"|train-{self.trainable}"
+        if self.strategy != "default":
             key += f"|{self.strategy}"
             key += f":r{self.replicas}" if self.replicas else ""
             key += f":w{self.workers}" if self.workers else ""

@@ -43,7 +43,11 @@ def build_for_timing(config: TimingConfig) -> keras.Model:
         with scope:
             model = build_model(
                 ModelSpec(
-                    config.backbone, config.input_size, head=config.head, weights=config.weights
+                    config.backbone,
+                    config.input_size,
+                    head=config.head,
+                    weights=config.weights,
+                    trainable=config.trainable,
                 )  # fmt: skip
             )
             jit: bool | str = "auto" if config.jit_compile is None else config.jit_compile

@@ -69,6 +69,7 @@ def config_fields(config: TimingConfig, device: str | None, backend: str | None)
         "jit_compile": config.jit_compile,
         "head": config.head,
         "weights": config.weights,
+        "trainable": config.trainable,
         "steps": config.steps,
         "warmup": config.warmup,
         "n_train": config.n_train,

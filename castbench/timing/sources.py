@@ -12,7 +12,7 @@ from castbench.results import ROWS_FILE, read_rows
 
 # extra_info keys that are columns of the results schema
 _EXTRA_COLUMNS = (
-    "backbone", "input_size", "batch_size", "mode", "precision", "backend", "device",
+    "backbone", "input_size", "batch_size", "mode", "precision", "trainable", "backend", "device",
     "jit_compile", "params_total", "params_trainable", "gflops_per_image", "n_train",
     "steps_per_epoch", "first_step_s", "compile_s", "images_per_s", "epoch_s", "warmup_s",
 )  # fmt: skip
