@@ -136,6 +136,17 @@ def metrics_at(labels, scores, threshold: float = 0.5) -> dict[str, Any]:
     }
 
 
+# Scores closer together than this cannot be told apart by any threshold in the sweep.
+INDISTINCT_SCORE_SPREAD = 1e-3
+
+
+def scores_indistinct(scores: Sequence[float]) -> bool:
+    """True when every score is (nearly) the same: the model gives every image one answer, so
+    each threshold puts all of them in one class and the metrics only restate class shares."""
+    values = np.asarray(scores, dtype=float).reshape(-1)
+    return values.size > 1 and float(values.max() - values.min()) < INDISTINCT_SCORE_SPREAD
+
+
 def threshold_sweep(
     labels, scores, thresholds: Sequence[float] = SWEEP_THRESHOLDS
 ) -> list[dict[str, Any]]:

@@ -316,6 +316,14 @@ def train(
     if labels != expected:  # the pipeline must keep order when it does not shuffle
         raise RuntimeError("test predictions came back in another order than the test files")
 
+    if metrics.scores_indistinct(scores):
+        log(
+            f"warning: every test score is {statistics.fmean(scores):.4f} to within "
+            f"{metrics.INDISTINCT_SCORE_SPREAD:g}: the model tells no image from another, so the "
+            "metrics below only restate the class shares. From random weights this is common "
+            "early on (batch normalisation's moving statistics lag far behind the weights); "
+            "train longer, on more images, or from --weights imagenet"
+        )
     sweep = _sweep_with_notes(labels, scores, config.thresholds, log)
     confusion = metrics.confusion_counts(labels, scores, 0.5)
     timing = _timing(train_s, epoch_times, predict_s, len(test_samples))

@@ -136,3 +136,9 @@ def test_summarize_runs_on_the_seed_reference_table():
     assert "precision_pct_mean" not in summary[0]  # the seed did not report precision
     assert metrics.format_mean_sd(98.4620, 2.1384) == "98.462 ± 2.14"
     assert metrics.format_mean_sd(100.0, 0.0) == "100.000"
+
+
+def test_scores_a_threshold_cannot_separate_are_flagged():
+    assert metrics.scores_indistinct([0.5591, 0.5592, 0.5590])
+    assert not metrics.scores_indistinct([0.2, 0.9, 0.5])
+    assert not metrics.scores_indistinct([0.5591])  # one image says nothing about spread
