@@ -81,7 +81,7 @@ def build_model(spec: ModelSpec) -> keras.Model:
         base = record.build_fn()(include_top=False, weights=weights, input_shape=(size, size, 3))
     except ValueError as exc:  # Keras says why a size or weight file does not fit
         raise UsageError(f"cannot build {record.name}: {str(exc).splitlines()[0]}") from None
-    base.trainable = spec.trainable == "all"
+    base.trainable = not spec.backbone_frozen
     x = base(inputs)
     x = keras.layers.GlobalAveragePooling2D(name="global_average_pooling2d")(x)
     if spec.head == "dense":

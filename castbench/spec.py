@@ -42,6 +42,10 @@ class ModelSpec:
         return backbones.get(self.backbone)
 
     @property
+    def backbone_frozen(self) -> bool:
+        return self.trainable == "head"
+
+    @property
     def input_size(self) -> int:
         return self.size or self.record.native_size
 

@@ -94,7 +94,7 @@ class TrainConfig:
         """A short name for folders: ``mobilenetv2-224-gap-none-bs4-s0`` (``-frozen`` after the
         head when only the head trains)."""
         spec = self.spec
-        frozen = "-frozen" if spec.trainable == "head" else ""
+        frozen = "-frozen" if spec.backbone_frozen else ""
         return (
             f"{spec.record.key}-{spec.input_size}-{spec.head_label}{frozen}-{self.augment}"
             f"-bs{self.batch_size}-s{self.seed}"
@@ -284,7 +284,7 @@ def train(
     )
     log(
         f"training {spec.record.name} + {spec.head_label} head at {size}x{size}"
-        f"{', backbone frozen' if spec.trainable == 'head' else ''}, "
+        f"{', backbone frozen' if spec.backbone_frozen else ''}, "
         f"augment {config.augment}, batch {config.batch_size}, {config.epochs} epoch(s): "
         f"{len(train_samples)} train / {len(val_samples)} validation / {len(test_samples)} test "
         f"images from {root}"

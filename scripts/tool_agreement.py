@@ -72,12 +72,18 @@ def run_tool(tool: str, args: argparse.Namespace, out: Path) -> list[dict[str, A
             import pytest
 
             status = int(pytest.main(argv))
+        if status != 0:
+            raise SystemExit(f"tool_agreement: {tool} exited with status {status}")
     else:
-        module = "castbench.cli" if tool == "timing" else "pytest"
-        status = subprocess.run([sys.executable, "-m", module, *argv], cwd=REPO).returncode
-    if status != 0:
-        raise SystemExit(f"tool_agreement: {tool} exited with status {status}")
+        run_module("castbench.cli" if tool == "timing" else "pytest", argv)
     return [row for row in load_rows(out) if row.get("status") == "ok"]
+
+
+def run_module(module: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+    """``python -m module argv`` in a fresh process; stop here if it fails."""
+    status = subprocess.run([sys.executable, "-m", module, *argv], cwd=REPO, env=env).returncode
+    if status != 0:
+        raise SystemExit(f"tool_agreement: {module} exited with status {status}")
 
 
 def round_order(rounds: int) -> list[str]:
@@ -137,10 +143,7 @@ def interleave_in_one_session(args: argparse.Namespace) -> Samples:
     out = args.out / "interleaved.json"
     args.out.mkdir(parents=True, exist_ok=True)
     argv = bench_argv(args, out, tests=Path(__file__).with_name("interleaved_agreement.py"))
-    env = {**os.environ, "CASTBENCH_AGREEMENT_ROUNDS": str(args.rounds)}
-    status = subprocess.run([sys.executable, "-m", "pytest", *argv], cwd=REPO, env=env)
-    if status.returncode != 0:
-        raise SystemExit(f"tool_agreement: pytest exited with status {status.returncode}")
+    run_module("pytest", argv, env={**os.environ, "CASTBENCH_AGREEMENT_ROUNDS": str(args.rounds)})
     samples: Samples = {}
     for bench in json.loads(out.read_text(encoding="utf-8"))["benchmarks"]:
         extra = bench["extra_info"]
