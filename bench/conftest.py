@@ -1,2 +1,5 @@
-"""The castbench pytest plugin (options, fixtures, parametrisation) is installed with the
-package through its ``pytest11`` entry point; nothing else is needed here."""
+"""Load the castbench pytest plugin (options, fixtures, parametrisation) for the benchmark
+suite only: ``pytest bench`` gets its ``--castbench-*`` options, other sessions stay as they
+were."""
+
+pytest_plugins = ["castbench.pytest_plugin"]

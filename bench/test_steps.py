@@ -1,6 +1,6 @@
 """The timing matrix as pytest-benchmark tests: one training or inference step per round.
 
-    pytest bench --backbones mobilenetv2,vgg16 --batches 2,4,8 --size native \
+    pytest bench --castbench-backbones mobilenetv2,vgg16 --castbench-batches 2,4,8 \
         --benchmark-json out.json
 
 Each case is the step ``castbench timing`` measures, after the same warm-up; ``extra_info`` in

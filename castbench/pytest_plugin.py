@@ -1,12 +1,15 @@
 """pytest plugin: the timing matrix as pytest-benchmark tests, on castbench's own engine.
 
 A test that asks for the ``timing_case`` fixture is parametrised over backbone x batch size x
-mode. The case hands it a warmed-up :class:`~castbench.timing.engine.StepRunner`, the very
-step ``castbench timing`` times, so the two tools measure the same thing. One model is built
-per backbone group and reused by its parametrisations; it is freed before the next one.
+mode. The case hands it a warmed-up step of :class:`~castbench.timing.engine.StepRunner` (the
+compiled step unless ``--castbench-step api``), the very step ``castbench timing`` times, so
+the two tools measure the same thing. One model is built per backbone group and reused by its
+parametrisations; it is freed before the next one.
 
-Choose the matrix on the command line (``--backbones``, ``--batches``, ``--size``, ``--modes``)
-or with the same names prefixed ``castbench_`` under ``[tool.pytest.ini_options]`` / ``[pytest]``.
+The plugin is loaded where it is asked for (``bench/conftest.py``, or ``-p
+castbench.pytest_plugin``), not in every pytest session. Choose the matrix on the command line
+(``--castbench-backbones``, ``--castbench-batches``, ``--castbench-size``, ...) or with the same
+names as ``castbench_*`` keys under ``[tool.pytest.ini_options]`` / ``[pytest]``.
 """
 
 from __future__ import annotations
@@ -28,15 +31,16 @@ OPTIONS = {
     "modes": ("train and/or infer, comma-separated", "train,infer"),
     "precision": ("float32 | mixed_float16 | mixed_bfloat16", "float32"),
     "trainable": ("what a training step updates: all | head (backbone frozen)", "all"),
-    "timing_steps": ("timed steps (benchmark rounds) per case", "10"),
-    "timing_warmup": ("warm-up steps per case; the first one compiles", "2"),
+    "steps": ("timed steps (benchmark rounds) per case", "10"),
+    "warmup": ("warm-up steps per case; the first one compiles", "2"),
+    "step": ("the step timed: compiled (as a training loop runs it) | api", "compiled"),
 }
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("castbench", "castbench timing matrix")
     for name, (help_text, default) in OPTIONS.items():
-        flag = "--" + name.replace("_", "-")
+        flag = "--castbench-" + name.replace("_", "-")
         group.addoption(flag, dest=f"castbench_{name}", default=None,
                         help=f"{help_text} (default {default})")  # fmt: skip
         parser.addini(f"castbench_{name}", help_text, default=default)
@@ -66,8 +70,9 @@ def matrix_from_options(config: pytest.Config) -> list[TimingConfig]:
             None if size == "native" else int(size),
             precision=_setting(config, "precision"),
             trainable=_setting(config, "trainable"),
-            steps=int(_setting(config, "timing_steps")),
-            warmup=int(_setting(config, "timing_warmup")),
+            steps=int(_setting(config, "steps")),
+            warmup=int(_setting(config, "warmup")),
+            step=_setting(config, "step"),
         )
     except (ValueError, CastbenchError) as exc:  # a bad number, name or size
         raise pytest.UsageError(f"castbench: {exc}") from None
@@ -132,19 +137,31 @@ class TimingCase:
 
     config: TimingConfig
     runner: Any
-    first_step_s: float
+    ready: Any  # engine.WarmUp of the timed step kind
     extra_info: dict[str, Any]
 
     def benchmark(self, benchmark: Any) -> None:
-        """Time ``config.steps`` single steps with pytest-benchmark and complete extra_info."""
+        """Time ``config.steps`` single steps with pytest-benchmark and complete extra_info
+        from the same :class:`~castbench.timing.measurement.Measurement` the CLI derives its
+        rows from."""
+        from castbench.timing.measurement import Measurement, StepSamples
+
         benchmark.group = f"{self.config.backbone} {self.config.input_size}px"
         benchmark.extra_info.update(self.extra_info)
-        benchmark.pedantic(self.runner.step, rounds=self.config.steps, iterations=1)
-        median = benchmark.stats.stats.median
+        kind = self.config.step
+        try:
+            benchmark.pedantic(self.runner.steps[kind], rounds=self.config.steps, iterations=1)
+        finally:
+            self.runner.finish()  # the next case's runner starts from the trained model
+        samples = StepSamples(kind, tuple(self.ready.samples), tuple(benchmark.stats.stats.data))
+        measurement = Measurement(self.config, {kind: samples}, self.ready.compile,
+                                  gflops_per_image=self.extra_info["gflops_per_image"])  # fmt: skip
         benchmark.extra_info.update(
-            images_per_s=self.config.batch_size / median,
-            epoch_s=self.config.steps_per_epoch * median,
-            compile_s=max(self.first_step_s - median, 0.0),
+            images_per_s=measurement.images_per_s,
+            epoch_s=measurement.epoch_s,
+            compile_s=measurement.compile_s,
+            compile_cache_hit=measurement.compile.cache_hit,
+            achieved_gflops_per_s=measurement.achieved_gflops_per_s,
         )
 
 
@@ -153,27 +170,19 @@ def timing_case(timing_config: TimingConfig, _castbench_models: _ModelCache) -> 
     import keras
 
     from castbench.environment import device_name
-    from castbench.timing.engine import StepRunner
+    from castbench.results import row_header
+    from castbench.timing.engine import StepRunner, warm_up
 
     model, profile = _castbench_models.get(timing_config)
     runner = StepRunner(model, timing_config)
-    warmup = runner.timed_steps(timing_config.warmup)
+    ready = warm_up(runner, timing_config.step)
     extra = {
-        "backbone": timing_config.backbone,
-        "input_size": timing_config.input_size,
-        "batch_size": timing_config.batch_size,
-        "mode": timing_config.mode,
-        "precision": timing_config.precision,
-        "trainable": timing_config.trainable,
-        "backend": keras.backend.backend(),
-        "device": device_name(),
-        "jit_compile": bool(getattr(model, "jit_compile", False)),
+        **row_header(timing_config, device_name(), keras.backend.backend()),
+        "jit_resolved": bool(getattr(model, "jit_compile", False)),
         "params_total": profile["params_total"],
         "params_trainable": profile["params_trainable"],
         "gflops_per_image": profile["gflops_per_image"],
-        "n_train": timing_config.n_train,
-        "steps_per_epoch": timing_config.steps_per_epoch,
-        "first_step_s": warmup[0],
-        "warmup_s": warmup,
+        "first_step_s": ready.samples[0],
+        "warmup_s": ready.samples,
     }
-    return TimingCase(timing_config, runner, warmup[0], extra)
+    return TimingCase(timing_config, runner, ready, extra)

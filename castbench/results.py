@@ -8,15 +8,20 @@ interrupted run leaves a readable folder with every finished row.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fcntl
 import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from castbench.errors import UsageError
 from castbench.files import atomic_write_text, csv_text
+
+if TYPE_CHECKING:
+    from castbench.timing.config import TimingConfig
+    from castbench.timing.measurement import Measurement
 
 SCHEMA = "castbench.timing"
 SCHEMA_VERSION = 1
@@ -29,16 +34,20 @@ STATUSES = ("ok", "oom", "error", "skipped")
 # CSV column order; every row carries these keys (None where not measured).
 COLUMNS = (
     "key", "backbone", "input_size", "batch_size", "mode", "precision", "backend", "device",
-    "jit_compile", "head", "weights", "trainable", "steps", "warmup", "first_step_s", "compile_s",
+    "jit_compile", "jit_resolved", "head", "weights", "trainable", "step", "steps", "warmup",
+    "first_step_s", "compile_s", "compile_load_s", "compile_cache_hit",
     "step_s_mean", "step_s_median", "step_s_p90", "step_s_p99", "step_s_std", "step_s_min",
-    "step_s_max", "images_per_s", "n_train", "steps_per_epoch", "epoch_s", "params_total",
-    "params_trainable", "gflops_per_image", "achieved_gflops_per_s", "peak_rss_mb",
-    "peak_gpu_mem_mb", "gpu_util_pct", "gpu_power_w", "epoch_measured_s", "data_wait_s",
+    "step_s_max", "compiled_step_s_median", "api_step_s_median", "framework_overhead_ms",
+    "images_per_s", "n_train", "steps_per_epoch", "epoch_s", "params_total",
+    "params_trainable", "gflops_per_image", "achieved_gflops_per_s", "pct_of_peak",
+    "step_mem_mb", "step_mem_source", "peak_rss_mb", "nvml_gpu_mem_used_mb", "gpu_util_pct",
+    "gpu_power_w", "energy_j_per_image", "epoch_measured_s", "data_wait_s",
     "data_wait_fraction", "retried_from_batch", "strategy", "replicas", "per_replica_batch",
     "global_batch", "scaling_efficiency", "profile_dir", "status", "error", "measured_at",
 )  # fmt: skip
-# Kept in timing.json only: lists do not belong in a CSV cell.
-JSON_ONLY = ("samples_s", "warmup_s")
+# Kept in timing.json only: lists do not belong in a CSV cell. samples_s / warmup_s are the
+# row's own step kind; step_samples_s holds every kind's ({kind: {warmup_s, samples_s}}).
+JSON_ONLY = ("samples_s", "warmup_s", "step_samples_s")
 
 
 def complete_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -51,6 +60,74 @@ def complete_row(row: dict[str, Any]) -> dict[str, Any]:
     completed = {column: row.get(column) for column in COLUMNS}
     completed.update({name: row.get(name) for name in JSON_ONLY})
     return completed
+
+
+def row_header(config: TimingConfig, device: str | None, backend: str | None) -> dict[str, Any]:
+    """The fields a row has whatever happened to the measurement: what was asked."""
+    return {
+        "key": config.key,
+        "backbone": config.backbone,
+        "input_size": config.input_size,
+        "batch_size": config.batch_size,
+        "mode": config.mode,
+        "precision": config.precision,
+        "backend": backend,
+        "device": device,
+        "jit_compile": config.jit_compile,
+        "head": config.head,
+        "weights": config.weights,
+        "trainable": config.trainable,
+        "step": config.step,
+        "steps": config.steps,
+        "warmup": config.warmup,
+        "n_train": config.n_train,
+        "steps_per_epoch": config.steps_per_epoch,
+        "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def measured_row(header: dict[str, Any], measurement: Measurement) -> dict[str, Any]:
+    """The row of a successful measurement: ``header`` (what was asked) and what was measured."""
+    m = measurement
+    primary = m.primary
+    medians = {kind: samples.median for kind, samples in m.steps.items()}
+    memory = m.step_memory_bytes
+    row = {
+        **header,
+        **primary.stats,
+        "step": primary.kind,
+        "jit_resolved": m.jit_resolved,
+        "first_step_s": primary.first_s,
+        "compile_s": m.compile_s,
+        "compile_load_s": m.compile.load_s,
+        "compile_cache_hit": m.compile.cache_hit,
+        "compiled_step_s_median": medians.get("compiled"),
+        "api_step_s_median": medians.get("api"),
+        "framework_overhead_ms": m.framework_overhead_ms,
+        "images_per_s": m.images_per_s,
+        "steps_per_epoch": m.steps_per_epoch,
+        "epoch_s": m.epoch_s,
+        "gflops_per_image": m.gflops_per_image,
+        "achieved_gflops_per_s": m.achieved_gflops_per_s,
+        "pct_of_peak": m.pct_of_peak,
+        "step_mem_mb": None if memory is None else round(memory / 2**20, 1),
+        "step_mem_source": m.step_memory_source,
+        "energy_j_per_image": m.energy_j_per_image,
+        "strategy": m.config.strategy,
+        "replicas": m.replicas,
+        "per_replica_batch": m.config.batch_size,
+        "global_batch": m.batch,
+        "warmup_s": list(primary.warmup_s),
+        "samples_s": list(primary.samples_s),
+        "step_samples_s": {
+            kind: {"warmup_s": list(s.warmup_s), "samples_s": list(s.samples_s)}
+            for kind, s in m.steps.items()
+        },  # fmt: skip
+        **m.probes,
+        **m.extra,
+        "status": "ok",
+    }
+    return row
 
 
 def read_rows(folder: Path) -> list[dict[str, Any]]:

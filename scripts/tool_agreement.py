@@ -55,9 +55,10 @@ def timing_argv(args: argparse.Namespace, out: Path) -> list[str]:
 
 def bench_argv(args: argparse.Namespace, out: Path, tests: Path = REPO / "bench") -> list[str]:
     return [str(tests), "-q", "-p", "no:cacheprovider", "--rootdir", str(REPO),
-            "--backbones", ",".join(args.backbones), "--batches", ",".join(map(str, args.batches)),
-            "--size", str(args.size), "--timing-steps", str(args.steps),
-            "--timing-warmup", str(args.warmup), "--benchmark-json", str(out)]  # fmt: skip
+            "-p", "castbench.pytest_plugin", "--castbench-backbones", ",".join(args.backbones),
+            "--castbench-batches", ",".join(map(str, args.batches)),
+            "--castbench-size", str(args.size), "--castbench-steps", str(args.steps),
+            "--castbench-warmup", str(args.warmup), "--benchmark-json", str(out)]  # fmt: skip
 
 
 def run_tool(tool: str, args: argparse.Namespace, out: Path) -> list[dict[str, Any]]:

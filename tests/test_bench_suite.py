@@ -26,8 +26,9 @@ def run_bench(*options: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def bench_json(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("bench") / "out.json"
-    result = run_bench("--backbones", "mobilenetv2", "--batches", "2,4", "--size", "32",
-                       "--modes", "infer", "--timing-steps", "4", "--timing-warmup", "1",
+    result = run_bench("--castbench-backbones", "mobilenetv2", "--castbench-batches", "2,4",
+                       "--castbench-size", "32", "--castbench-modes", "infer",
+                       "--castbench-steps", "4", "--castbench-warmup", "1",
                        f"--benchmark-json={out}")  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     return out
@@ -64,6 +65,6 @@ def test_castbench_plot_draws_from_benchmark_json(bench_json, tmp_path):
 
 
 def test_bad_matrix_option_is_a_usage_error():
-    result = run_bench("--backbones", "nope", "--collect-only")
+    result = run_bench("--castbench-backbones", "nope", "--collect-only")
     assert result.returncode == 4
     assert "unknown backbone 'nope'" in result.stdout + result.stderr

@@ -40,7 +40,15 @@ def test_cli_writes_ok_rows_with_spread_and_correct_epochs(tiny_run):
         assert row["compile_s"] >= 0 and row["first_step_s"] >= row["compile_s"]
         assert row["params_total"] > 2_000_000 and row["gflops_per_image"] > 0
         assert row["peak_rss_mb"] > 100
-        assert row["peak_gpu_mem_mb"] is None  # no GPU here: empty, not an error
+        assert row["nvml_gpu_mem_used_mb"] is None  # no GPU here: empty, not an error
+        # both step kinds, one of them the row's own
+        assert row["step"] == "compiled"
+        assert row["compiled_step_s_median"] == row["step_s_median"]
+        assert row["framework_overhead_ms"] == pytest.approx(
+            (row["api_step_s_median"] - row["compiled_step_s_median"]) * 1e3
+        )
+        assert set(row["step_samples_s"]) == {"compiled", "api"}
+        assert row["pct_of_peak"] > 0
     metadata = json.loads((out / "run.json").read_text())
     assert metadata["backend"] == "tensorflow" and "--size 32" in metadata["command"]
     frame = pd.read_csv(out / "timing.csv")

@@ -12,6 +12,8 @@ from castbench.spec import check_trainable
 MODES = ("train", "infer")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("default", "mirrored", "multiworker")
+# compiled: the step as a training loop runs it; api: train_on_batch / predict_on_batch
+STEP_KINDS = ("compiled", "api")
 # The seed's 6,633 training images less ImageDataGenerator's validation_split=0.2, which it
 # takes per class as int(n * 0.2): def_front 3,758 -> 3,007, ok_front 2,875 -> 2,300.
 SEED_TRAIN_IMAGES = 5_307
@@ -39,6 +41,7 @@ class TimingConfig:
     replicas: int | None = None  # mirrored: devices to use (None: every visible device)
     workers: int | None = None  # multiworker: processes in the cluster
     profile: str | None = None  # folder for profiler traces of a few steps after the timing
+    step: str = "compiled"  # the step kind the row's statistics describe (both are measured)
 
     def __post_init__(self) -> None:
         if self.batch_size <= 0:
@@ -54,6 +57,8 @@ class TimingConfig:
         if self.warmup < 1:
             raise UsageError("warmup must be at least 1 (the first step compiles)")
         check_trainable(self.trainable)
+        if self.step not in STEP_KINDS:
+            raise UsageError(f"unknown step {self.step!r}; choose from: {', '.join(STEP_KINDS)}")
         if self.strategy not in STRATEGIES:
             raise UsageError(
                 f"unknown strategy {self.strategy!r}; choose from: {', '.join(STRATEGIES)}"
@@ -102,6 +107,8 @@ class TimingConfig:
         )
         if self.trainable != "all":  # appended only then: keys of full training stay as they were
             key += f"|train-{self.trainable}"
+        if self.step != "compiled":  # the default kind keeps the keys as they were
+            key += f"|step-{self.step}"
         if self.strategy != "default":
             key += f"|{self.strategy}"
             key += f":r{self.replicas}" if self.replicas else ""

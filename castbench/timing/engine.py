@@ -1,5 +1,5 @@
-"""Measure one configuration: warm-up (the first step's extra time is the compile time), then
-timed steps with a clock that waits for the device.
+"""Measure one configuration: one compile, then warm-up and timed steps of each step kind
+(compiled, API) with a clock that waits for the device.
 
 The CLI's sweep and the pytest-benchmark suite both drive :class:`StepRunner`, so both time
 exactly the same step.
@@ -8,30 +8,30 @@ exactly the same step.
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import keras
-import numpy as np
 
 from castbench.models import build_model, compile_for_training
 from castbench.spec import ModelSpec
+from castbench.timing import compile_cache
 from castbench.timing.config import TimingConfig
 from castbench.timing.epoch import measure_epoch
-from castbench.timing.probes import ResourceMonitor
-from castbench.timing.stats import summarize
+from castbench.timing.measurement import CompileTime, Measurement, StepSamples
+from castbench.timing.probes import DeviceMemory, ResourceMonitor
+from castbench.timing.steps import make_steps
 
 clock = time.perf_counter
-# The counted FLOPs are for the forward pass; a training step's backward pass costs about twice
-# the forward (gradients for activations and for weights), so a step is ~3x forward.
-TRAIN_FLOPS_PER_FORWARD = 3.0
 
 
 def build_for_timing(config: TimingConfig) -> keras.Model:
     """Build and compile the model ``config`` names, under its precision policy (and inside
     its ``tf.distribute`` strategy's scope, for a strategy other than ``default``)."""
+    if keras.backend.backend() == "jax":  # compiled executables outlive the process
+        compile_cache.enable(compile_cache.requested_cache_dir())
     scope = contextlib.nullcontext()
     if config.strategy != "default":
         from castbench.timing.distributed import strategy_for
@@ -57,17 +57,15 @@ def build_for_timing(config: TimingConfig) -> keras.Model:
 
 
 class StepRunner:
-    """One synchronous training or inference step of ``model`` on a fixed random batch.
+    """The steps of one configuration, on a fixed random batch already on the device.
 
-    The batch is made once and placed on the device, so a step times the model alone, not an
-    input pipeline. ``train_on_batch`` and ``predict_on_batch`` hand back host values (loss,
-    predictions) that depend on the whole step, so a step returns only after the device has
-    finished it: that readback is the synchronisation point on every backend. Under JAX the
-    optimizer's update is dispatched asynchronously after the loss is ready, so a training step
-    also waits for the updated weights.
+    ``steps`` holds the compiled and the API step (:mod:`castbench.timing.steps`), in the order
+    they are measured; ``step`` is the one ``config.step`` names, which pytest-benchmark and
+    profiling time. Every step returns only after the device has finished it.
 
-    Under a ``tf.distribute`` strategy each replica gets its own ``batch_size`` slice (see
-    :mod:`castbench.timing.distributed`); ``global_batch`` is what one step processes.
+    Under a ``tf.distribute`` strategy there is one step, the strategy's own, and each replica
+    gets its own ``batch_size`` slice (see :mod:`castbench.timing.distributed`);
+    ``global_batch`` is what one step processes.
     """
 
     def __init__(self, model: keras.Model, config: TimingConfig, seed: int = 0) -> None:
@@ -78,74 +76,123 @@ class StepRunner:
         if config.strategy != "default":
             from castbench.timing.distributed import distributed_step
 
-            self.step, self.replicas = distributed_step(model, config, seed)
+            step, self.replicas = distributed_step(model, config, seed)
             self.global_batch = config.batch_size * self.replicas
-            return
-        rng = np.random.default_rng(seed)
-        shape = (config.batch_size, config.input_size, config.input_size, 3)
-        self.images = keras.ops.convert_to_tensor(rng.uniform(-1, 1, shape).astype("float32"))
-        labels = rng.integers(0, 2, (config.batch_size, 1)).astype("float32")
-        self.labels = keras.ops.convert_to_tensor(labels)
-        self.step: Callable[[], Any] = self._train if config.mode == "train" else self._infer
+            self.steps: dict[str, Any] = {"compiled": _PlainStep(step)}
+        else:
+            self.steps = make_steps(model, config, seed)
+        kind = config.step if config.step in self.steps else next(iter(self.steps))
+        self.step: Callable[[], Any] = self.steps[kind]
 
-    def _train(self) -> float:
-        loss = self.model.train_on_batch(self.images, self.labels)
-        if keras.backend.backend() == "jax":
-            import jax
+    def finish(self) -> None:
+        """Hand any state the steps hold back to the model, so that it (and the next runner
+        on it) sees the trained weights."""
+        for step in self.steps.values():
+            step.finish()
 
-            jax.block_until_ready([v.value for v in self.model.trainable_variables])
-        return loss
-
-    def _infer(self) -> np.ndarray:
-        return self.model.predict_on_batch(self.images)
-
-    def timed_steps(self, count: int) -> list[float]:
+    def timed_steps(self, count: int, kind: str | None = None) -> list[float]:
+        step = self.steps[kind] if kind else self.step
         samples = []
         for _ in range(count):
             start = clock()
-            self.step()
+            step()
             samples.append(clock() - start)
         return samples
 
 
-def measure(runner: StepRunner, gflops_per_image: float | None = None) -> dict[str, Any]:
-    """Warm up and time ``runner``; returns the measured fields of a results row."""
+class _PlainStep:
+    """A step callable with nothing to compile ahead or hand back."""
+
+    kind = "compiled"
+
+    def __init__(self, function: Callable[[], Any]) -> None:
+        self.function = function
+
+    def __call__(self) -> None:
+        self.function()
+
+    def compile(self) -> None:
+        return None
+
+    def finish(self) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class WarmUp:
+    """A step kind made ready to time: its compile (the compiled kind owns the one compile)
+    and its warm-up samples, the first of which runs the freshly compiled step."""
+
+    samples: list[float]
+    compile: CompileTime
+    memory_bytes: int | None = None
+    memory_source: str | None = None
+
+
+def warm_up(runner: StepRunner, kind: str) -> WarmUp:
+    compile_time, memory = CompileTime(None), (None, None)
+    if kind == "compiled":
+        compile_time, memory = _compile(runner.steps[kind])
+    return WarmUp(runner.timed_steps(runner.config.warmup, kind), compile_time, *memory)
+
+
+def measure(
+    runner: StepRunner,
+    gflops_per_image: float | None = None,
+    device_peak_gflops: float | None = None,
+) -> Measurement:
+    """Compile once, then warm up and time each step kind in turn."""
     config = runner.config
-    with ResourceMonitor() as monitor:
-        warmup = runner.timed_steps(config.warmup)
-        samples = runner.timed_steps(config.steps)
-    stats = summarize(samples)
-    median = stats["step_s_median"]
-    global_batch = getattr(runner, "global_batch", config.batch_size)
-    steps_per_epoch = math.ceil(config.n_train / global_batch)  # an epoch at the global batch
-    fields: dict[str, Any] = {
-        **stats,
-        "first_step_s": warmup[0],
-        # the first step traces and compiles; what it took beyond a steady step is compile time
-        "compile_s": max(warmup[0] - median, 0.0),
-        "warmup_s": warmup,
-        "samples_s": samples,
-        "images_per_s": global_batch / median,
-        "steps_per_epoch": steps_per_epoch,
-        "epoch_s": steps_per_epoch * median,
-        # what Keras resolved "auto" to (and whether it honoured True), not what was asked
-        "jit_compile": bool(getattr(runner.model, "jit_compile", False)),
-        "strategy": config.strategy,
-        "replicas": getattr(runner, "replicas", 1),
-        "per_replica_batch": config.batch_size,
-        "global_batch": global_batch,
-        **monitor.result(),
-    }
+    samples: dict[str, StepSamples] = {}
+    compiled = WarmUp([], CompileTime(None))
+    with ResourceMonitor() as monitor, DeviceMemory() as device_memory:
+        for kind, step in runner.steps.items():
+            ready = warm_up(runner, kind)
+            if kind == "compiled":
+                compiled = ready
+            timed = runner.timed_steps(config.steps, kind)
+            step.finish()  # the next kind starts from the model's state
+            samples[kind] = StepSamples(kind, tuple(ready.samples), tuple(timed))
+    memory = (compiled.memory_bytes, compiled.memory_source)
+    if memory[0] is None:
+        memory = (device_memory.peak_bytes, device_memory.source)
+    extra: dict[str, Any] = {}
     if config.profile:  # after the timed steps, so tracing does not distort them
         from castbench.timing.profiling import capture
 
-        fields["profile_dir"] = capture(runner, config.profile)
+        extra["profile_dir"] = capture(runner, config.profile)
+        runner.finish()
     if config.epoch_data and config.mode == "train":
-        fields.update(measure_epoch(runner.model, config))
-    if gflops_per_image:
-        factor = TRAIN_FLOPS_PER_FORWARD if config.mode == "train" else 1.0
-        fields["achieved_gflops_per_s"] = gflops_per_image * factor * global_batch / median
-    return fields
+        extra.update(measure_epoch(runner.model, config))
+    return Measurement(
+        config=config,
+        steps=samples,
+        compile=compiled.compile,
+        probes=monitor.result(),
+        step_memory_bytes=memory[0],
+        step_memory_source=memory[1],
+        global_batch=runner.global_batch,
+        replicas=runner.replicas,
+        jit_resolved=bool(getattr(runner.model, "jit_compile", False)),
+        gflops_per_image=gflops_per_image,
+        device_peak_gflops=device_peak_gflops,
+        extra=extra,
+    )
+
+
+def _compile(step: Any) -> tuple[CompileTime, tuple[int | None, str | None]]:
+    """Compile ``step`` ahead of time where its backend allows; with the persistent cache's
+    account of it where one is in use."""
+    with compile_cache.watch() as cache:
+        report = step.compile()
+    if report is None:
+        return CompileTime(None), (None, None)
+    memory = (report.memory_bytes, "xla" if report.memory_bytes is not None else None)
+    if not cache.used:
+        return CompileTime(report.seconds), memory
+    if cache.hit:
+        return CompileTime(cache.cold_s, load_s=report.seconds, cache_hit=True), memory
+    return CompileTime(report.seconds, cache_hit=False), memory
 
 
 def classify_failure(exc: BaseException) -> tuple[str, str]:

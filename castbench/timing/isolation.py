@@ -34,7 +34,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from castbench.results import ResultsFolder
+from castbench.results import ResultsFolder, row_header
 from castbench.runtime import keras_backend_name
 from castbench.timing.config import TimingConfig
 
@@ -57,25 +57,7 @@ GroupRunner = Callable[[list[TimingConfig], OnStart, OnRow], None]
 
 def config_fields(config: TimingConfig, device: str | None, backend: str | None) -> dict[str, Any]:
     """The fields a row has whatever happened to the measurement."""
-    return {
-        "key": config.key,
-        "backbone": config.backbone,
-        "input_size": config.input_size,
-        "batch_size": config.batch_size,
-        "mode": config.mode,
-        "precision": config.precision,
-        "backend": backend,
-        "device": device,
-        "jit_compile": config.jit_compile,
-        "head": config.head,
-        "weights": config.weights,
-        "trainable": config.trainable,
-        "steps": config.steps,
-        "warmup": config.warmup,
-        "n_train": config.n_train,
-        "steps_per_epoch": config.steps_per_epoch,
-        "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-    }
+    return row_header(config, device, backend)
 
 
 def first_line(text: str) -> str:

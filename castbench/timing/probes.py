@@ -75,7 +75,66 @@ class ResourceMonitor:
         gpu = self._gpu
         return {
             "peak_rss_mb": round(self._peak_rss / 2**20, 1),
-            "peak_gpu_mem_mb": round(max(g[0] for g in gpu), 1) if gpu else None,
+            # memory the driver counts as used on the card: under JAX that includes its
+            # preallocated pool, so step_mem_mb is the figure for what a step needs
+            "nvml_gpu_mem_used_mb": round(max(g[0] for g in gpu), 1) if gpu else None,
             "gpu_util_pct": round(sum(g[1] for g in gpu) / len(gpu), 1) if gpu else None,
             "gpu_power_w": round(sum(g[2] for g in gpu) / len(gpu), 1) if gpu else None,
         }
+
+
+class DeviceMemory:
+    """The peak bytes the backend's allocator handed out while the block ran, on a GPU under
+    TensorFlow (``get_memory_info``, reset at the start) or under JAX with preallocation off
+    (``memory_stats``). This is what the steps needed, not the allocator's pool that NVML sees.
+    None on a CPU and wherever the backend does not report it."""
+
+    def __init__(self) -> None:
+        self.peak_bytes: int | None = None
+        self.source: str | None = None
+
+    def __enter__(self) -> DeviceMemory:
+        self._backend = _backend()
+        if self._backend == "tensorflow" and _tf_gpu():
+            import tensorflow as tf
+
+            tf.config.experimental.reset_memory_stats("GPU:0")
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            if self._backend == "tensorflow" and _tf_gpu():
+                import tensorflow as tf
+
+                self.peak_bytes = int(tf.config.experimental.get_memory_info("GPU:0")["peak"])
+                self.source = "tensorflow"
+            elif self._backend == "jax":
+                self._read_jax()
+        except Exception:  # a figure the backend cannot give stays empty
+            self.peak_bytes = None
+
+    def _read_jax(self) -> None:
+        import os
+
+        import jax
+
+        device = jax.devices()[0]
+        preallocated = os.environ.get("XLA_PYTHON_CLIENT_PREALLOCATE", "true").lower() != "false"
+        if device.platform == "cpu" or preallocated:
+            return  # the CPU reports nothing; a preallocated pool reports itself
+        stats = device.memory_stats() or {}
+        if "peak_bytes_in_use" in stats:
+            self.peak_bytes = int(stats["peak_bytes_in_use"])
+            self.source = "jax-allocator"
+
+
+def _backend() -> str:
+    import keras
+
+    return keras.backend.backend()
+
+
+def _tf_gpu() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_logical_devices("GPU"))

@@ -12,10 +12,11 @@ import keras
 
 from castbench.environment import device_name
 from castbench.profile import profile_model
-from castbench.results import ResultsFolder
+from castbench.results import ResultsFolder, measured_row
 from castbench.timing.config import TimingConfig
 from castbench.timing.engine import StepRunner, build_for_timing, classify_failure, measure
 from castbench.timing.isolation import Progress, config_fields, drive  # noqa: F401
+from castbench.timing.peak import peak_for_precision
 
 
 def base_row(config: TimingConfig, device: str) -> dict[str, Any]:
@@ -47,8 +48,9 @@ def measure_group(
         for config in configs:
             on_start(config)
             try:
-                fields = measure(StepRunner(model, config), profile["gflops_per_image"])
-                row = {**base_row(config, device), **fields, "status": "ok"}
+                measurement = measure(StepRunner(model, config), profile["gflops_per_image"],
+                                      peak_for_precision(config.precision))  # fmt: skip
+                row = measured_row(base_row(config, device), measurement)
             except Exception as exc:
                 row = failed_row(config, device, exc)
             row.update(params_total=profile["params_total"],

@@ -1,0 +1,43 @@
+"""The two steps castbench times for every configuration, one compile shared between them.
+
+- ``compiled``: the backbone's train or infer step as a training loop runs it. The model's
+  state stays on the device between steps and nothing is copied back per step; only the step's
+  outputs (and, for training, its updated state) are waited for.
+- ``api``: ``train_on_batch`` / ``predict_on_batch`` as a user calls them, per-call host work
+  and all.
+
+``framework_overhead_ms`` in a row is the difference of their medians. How the compiled step is
+held differs per backend (:mod:`.jax_steps`, :mod:`.tensorflow_steps`); the API step is the
+same everywhere (:mod:`.api`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from castbench.timing.config import TimingConfig
+from castbench.timing.steps.api import ApiStep
+from castbench.timing.steps.base import STEP_KINDS, FixedBatch, Step
+
+__all__ = ["STEP_KINDS", "FixedBatch", "Step", "make_steps"]
+
+
+def make_steps(model: keras.Model, config: TimingConfig, seed: int = 0) -> dict[str, Step]:
+    """The compiled and API steps of ``model`` for ``config``, on one fixed random batch, in
+    the order they are measured (compiled first: it owns the one compile)."""
+    batch = FixedBatch.random(config, seed)
+    backend = keras.backend.backend()
+    compiled: Any
+    if backend == "jax":
+        from castbench.timing.steps.jax_steps import JaxCompiledStep
+
+        compiled = JaxCompiledStep(model, config.mode, batch)
+    elif backend == "tensorflow":
+        from castbench.timing.steps.tensorflow_steps import TensorflowCompiledStep
+
+        compiled = TensorflowCompiledStep(model, config.mode, batch)
+    else:  # other backends have no separately held step: both kinds are the public API
+        compiled = ApiStep(model, config.mode, batch, kind="compiled")
+    return {"compiled": compiled, "api": ApiStep(model, config.mode, batch)}

@@ -1,0 +1,56 @@
+"""What every step kind offers the engine, and the fixed batch they share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import keras
+import numpy as np
+
+from castbench.timing.config import TimingConfig
+
+STEP_KINDS = ("compiled", "api")
+
+
+@dataclass(frozen=True)
+class FixedBatch:
+    """One random batch made once and placed on the device, so a step times the model alone,
+    not an input pipeline."""
+
+    images: Any
+    labels: Any
+
+    @classmethod
+    def random(cls, config: TimingConfig, seed: int = 0) -> FixedBatch:
+        rng = np.random.default_rng(seed)
+        shape = (config.batch_size, config.input_size, config.input_size, 3)
+        images = rng.uniform(-1, 1, shape).astype("float32")
+        labels = rng.integers(0, 2, (config.batch_size, 1)).astype("float32")
+        return cls(keras.ops.convert_to_tensor(images), keras.ops.convert_to_tensor(labels))
+
+
+@dataclass(frozen=True)
+class CompileReport:
+    """What an explicit ahead-of-time compile took, and what the compiler says the step needs."""
+
+    seconds: float
+    memory_bytes: int | None = None  # peak the compiled step needs (arguments, outputs, temps)
+
+
+class Step(Protocol):
+    """One synchronous step: a call returns only after the device has finished everything the
+    step wrote (a host read-back or ``block_until_ready``)."""
+
+    kind: str
+
+    def __call__(self) -> None: ...
+
+    def compile(self) -> CompileReport | None:
+        """Compile ahead of the first call where the backend allows it (None where it does
+        not: the first call then compiles, and the engine counts it as compile time)."""
+        ...
+
+    def finish(self) -> None:
+        """Hand any state held on the side back to the model (once, after the timed steps)."""
+        ...

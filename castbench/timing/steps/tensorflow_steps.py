@@ -1,0 +1,41 @@
+"""The compiled step under TensorFlow: Keras's own ``tf.function`` train / predict function.
+
+TensorFlow keeps the model's state in resource variables on the device, so calling the step
+function directly differs from ``train_on_batch`` only by the per-call Python work around it
+(building checks, metric resets, log conversion). The clock stops after the outputs are read
+back to the host, which waits for the step.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from castbench.timing.steps.base import CompileReport, FixedBatch
+
+
+class TensorflowCompiledStep:
+    kind = "compiled"
+
+    def __init__(self, model: keras.Model, mode: str, batch: FixedBatch) -> None:
+        self.model = model
+        self.mode = mode
+        if mode == "train":
+            self.data = [(batch.images, batch.labels, None)]
+            model._maybe_symbolic_build(data_batch=self.data[0])  # optimizer variables
+            model.make_train_function()
+            self.function = model.train_function
+        else:
+            self.data = [(batch.images,)]
+            model.make_predict_function()
+            self.function = model.predict_function
+
+    def compile(self) -> CompileReport | None:
+        return None  # the first call traces and compiles; the engine counts it
+
+    def __call__(self) -> None:
+        outputs = self.function(self.data)
+        keras.tree.map_structure(np.asarray, outputs)  # host read-back: waits for the step
+
+    def finish(self) -> None:
+        return None  # the state never left the model's variables
