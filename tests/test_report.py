@@ -118,3 +118,32 @@ def test_pareto_front():
     points = [("a", 1.0, 90.0), ("b", 2.0, 95.0), ("c", 3.0, 94.0), ("d", 0.5, 80.0),
               ("e", 2.0, 93.0), ("f", 4.0, 99.0)]  # fmt: skip
     assert [p[0] for p in pareto_front(points)] == ["d", "a", "b", "f"]
+
+
+def test_report_cells_significance_and_one_class_flag(tmp_path):
+    from report_inputs import ONE_CLASS, write_backbone_experiment
+
+    strong, weak = {0, 1}, set(range(2, 12))
+    write_backbone_experiment(tmp_path / "backbone", {
+        "Strong": [strong, strong], "Weak": [weak, weak], "Close": [{0, 1, 2}, {0, 1}],
+        "Stuck": [ONE_CLASS, ONE_CLASS],
+    })  # fmt: skip
+    out = tmp_path / "report"
+    assert main(["report", str(tmp_path / "backbone"), "--out", str(out)]) == 0
+    markdown = (out / "report.md").read_text()
+    # Close: 37/40 and 38/40 correct; sd = 2.5/sqrt(2), t(0.975, 1) = 12.706 -> +-15.88,
+    # clipped to 100 %
+    assert "93.75 ± 1.77 [77.87, 100.00]" in markdown
+    # Strong against Weak, pooled over 2 paired runs: b = 2 x 10, c = 2 x 2; exact two-sided
+    # p = 2 * sum(C(24, k), k <= 4) / 2^24 = 0.00154, each run alone 0.0386 (< 0.05)
+    pair = next(line for line in markdown.splitlines() if line.startswith("| Strong | Weak |"))
+    cells = [c.strip() for c in pair.strip("|").split("|")]
+    assert cells[2:7] == ["2", "40", "20", "4", "0.00154"]
+    assert cells[7].endswith("*") and cells[8] == "2/2" and cells[9].startswith("+20.00 [")
+    close = next(line for line in markdown.splitlines() if line.startswith("| Strong | Close |"))
+    assert "| 1 | 0 | 1 | 1 |" in close and "*" not in close  # one discordant image: p = 1
+    assert "Holm" in markdown and "pooled" in markdown
+    # the one-class model is named in a warning and flagged in its table row
+    assert "backbone / Stuck (one class: 2/2 runs)" in markdown
+    stuck = next(line for line in markdown.splitlines() if line.startswith("| Stuck |"))
+    assert stuck.rstrip(" |").endswith("one class: 2/2 runs")

@@ -20,6 +20,10 @@ CONFIGURATION = ("variant", "backbone", "input_size", "head", "augment", "batch_
 SUMMARISED = ("accuracy_pct", "recall_pct", "f1", "precision_pct", "specificity_pct",
               "train_s", "s_per_epoch", "epoch_s_median_after_first")  # fmt: skip
 COUNTS = ("tp", "fp", "tn", "fn")
+# The t interval knows no bounds; a metric's cannot leave its range, so intervals are clipped.
+RANGE = {"f1": (0.0, 1.0), "accuracy_pct": (0.0, 100.0), "recall_pct": (0.0, 100.0),
+         "precision_pct": (0.0, 100.0), "specificity_pct": (0.0, 100.0)}  # fmt: skip
+NO_RANGE = (0.0, float("inf"))  # times
 
 
 def predicts_one_class(row: dict[str, Any]) -> bool:
@@ -46,6 +50,10 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         if not values:
             continue
         summary = cell_summary(values)
+        low, high = RANGE.get(column, NO_RANGE)
+        if summary["sd"] is not None:
+            summary["ci95_low"] = max(low, summary["ci95_low"])
+            summary["ci95_high"] = min(high, summary["ci95_high"])
         for part in ("mean", "sd", "ci95_low", "ci95_high"):
             cell[f"{column}_{part}"] = summary[part]
     params = [r.get("params_total") for r in rows if r.get("params_total")]
@@ -78,15 +86,17 @@ def interval(cell: dict[str, Any], column: str) -> tuple[float, float] | None:
 
 
 def format_cell(cell: dict[str, Any] | None, column: str, digits: int = 2) -> str:
-    """``97.18`` for one run; ``97.18 ± 1.20 [95.90, 98.46]`` (mean ± sd [95 % CI]) for more."""
+    """``97.18`` for one run; ``97.18 ± 1.20 [95.90, 98.46]`` (mean ± sd [95 % CI]) for more
+    (the sd with one digit less, as the seed wrote it, except for F1)."""
     if cell is None or cell.get(f"{column}_mean") is None:
         return "–"
     mean = cell[f"{column}_mean"]
     if cell.get(f"{column}_sd") is None:
         return f"{mean:.{digits}f}"
     sd = cell[f"{column}_sd"]
+    sd_digits = digits if column == "f1" else max(2, digits - 1)
     low, high = interval(cell, column) or (mean, mean)
-    return f"{mean:.{digits}f} ± {sd:.{max(2, digits - 1)}f} [{low:.{digits}f}, {high:.{digits}f}]"
+    return f"{mean:.{digits}f} ± {sd:.{sd_digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
 def one_class_note(cell: dict[str, Any]) -> str:

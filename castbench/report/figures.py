@@ -100,6 +100,13 @@ def _bar_series(
     )
 
 
+def _tick_labels(names: list[str], series, key: str) -> list[str]:
+    """``names``, marked where a source's runs of that model predict one class for every image
+    (its bars show class shares, not skill)."""
+    flagged = {c[key] for _, cells in series for c in cells if c.get("one_class_runs")}
+    return [f"{n} (one class)" if n in flagged else n for n in names]
+
+
 def _lowest(series: Sequence[tuple[str, Sequence[dict[str, Any]]]], column: str) -> float:
     """The smallest mean or interval end of ``column`` in any series (0 when there is none)."""
     values = []
@@ -187,7 +194,7 @@ def plot_backbones(
                     _bar_series(ax, positions, height, s, [by_name.get(n) for n in names],
                                 column, label)  # fmt: skip
                 ax.set_yticks(positions)
-                ax.set_yticklabels(names if m == 0 else [])
+                ax.set_yticklabels(_tick_labels(names, quality, "backbone") if m == 0 else [])
                 ax.invert_yaxis()
                 ax.set_xlabel(axis_label)
                 ax.set_title(axis_label)
@@ -330,7 +337,7 @@ def plot_variants(
                 _bar_series(ax, positions, height, s, [by_variant.get(v) for v in variants],
                             column, name)  # fmt: skip
             ax.set_yticks(positions)
-            ax.set_yticklabels(variants if m == 0 else [])
+            ax.set_yticklabels(_tick_labels(variants, series, "variant") if m == 0 else [])
             ax.invert_yaxis()
             ax.set_xlabel(label)
             ax.set_xlim(0, 100 * 1.01 if column != "f1" else 1.01)

@@ -20,7 +20,7 @@ MAX_CONFUSIONS = 24
 STEP_BATCH = 4  # the batch size the speed–accuracy plot reads its step time at
 CELL_NOTE = (
     "A cell is one configuration over its runs: one run shows its value; several show mean ± "
-    "sample sd (ddof=1) [95 % t interval of the mean]."
+    "sample sd (ddof=1) [95 % t interval of the mean, clipped to the metric's range]."
 )
 SIGNIFICANCE_NOTE = (
     "McNemar's exact test on the {images} shared test images at threshold 0.5, from each run's "
@@ -169,12 +169,12 @@ def _backbone_section(inputs: Inputs, figures_dir: Path, blocks: list[Block]) ->
                             path=f"figures/{path.name}"))  # fmt: skip
     if tables:
         blocks.extend(_comparison(tables))
-    for table in tables:
-        if table.source != "seed":
-            blocks.extend(_significance_blocks(table))
     for timing_table in inputs.timings:
         blocks.extend(_timing_block(timing_table))
     _pareto_section(inputs, tables, figures_dir, blocks)
+    for table in tables:
+        if table.source != "seed":
+            blocks.extend(_significance_blocks(table))
 
 
 def _p_text(p_value: float) -> str:
@@ -214,12 +214,16 @@ def _significance_blocks(table: ExperimentTable) -> list[Block]:
     return blocks
 
 
+def _point_name(cell: dict[str, Any]) -> str:
+    return f"{cell['backbone']} (one class)" if cell["one_class_runs"] else str(cell["backbone"])
+
+
 def _cell_point(cell: dict[str, Any], x_column: str) -> figures.Point | None:
     x, y = _num(cell.get(f"{x_column}_mean")), _num(cell.get("accuracy_pct_mean"))
     if x is None or y is None:
         return None
     return figures.Point(
-        str(cell["backbone"]), x, y, cells.interval(cell, x_column),
+        _point_name(cell), x, y, cells.interval(cell, x_column),
         cells.interval(cell, "accuracy_pct"),
     )  # fmt: skip
 
@@ -265,7 +269,7 @@ def _pareto_section(
             batch = STEP_BATCH if STEP_BATCH in mine else min(mine)
             cell = accuracy.get(name)
             if cell is not None and cell.get("accuracy_pct_mean") is not None:
-                points.append(figures.Point(name, 1000 * mine[batch] / batch,
+                points.append(figures.Point(_point_name(cell), 1000 * mine[batch] / batch,
                                             cell["accuracy_pct_mean"], None,
                                             cells.interval(cell, "accuracy_pct")))  # fmt: skip
         if points:
