@@ -62,7 +62,7 @@ def open_in_browser(browser: str, report: Path, profile: Path, screenshot: Path 
                              timeout=60, check=True).stdout  # fmt: skip
     finally:
         page.unlink()
-    found = re.search(r'<pre id="castbench-probe">(.*?)</pre>', dom, re.S)
+    found = re.search(r'<pre id="castbench-probe"[^>]*>(.*?)</pre>', dom, re.S)
     assert found, "the page never finished loading"
     return json.loads(html.unescape(found.group(1)))
 
