@@ -128,6 +128,9 @@ def test_report_cells_significance_and_one_class_flag(tmp_path):
         "Strong": [strong, strong], "Weak": [weak, weak], "Close": [{0, 1, 2}, {0, 1}],
         "Stuck": [ONE_CLASS, ONE_CLASS],
     })  # fmt: skip
+    # an older run wrote absolute image paths: the same images all the same
+    older = tmp_path / "backbone" / "runs" / "weak-run1" / "predictions.csv"
+    older.write_text(older.read_text().replace("\ntest/", "\n/data/casting/test/"))
     out = tmp_path / "report"
     assert main(["report", str(tmp_path / "backbone"), "--out", str(out)]) == 0
     markdown = (out / "report.md").read_text()
@@ -143,7 +146,32 @@ def test_report_cells_significance_and_one_class_flag(tmp_path):
     close = next(line for line in markdown.splitlines() if line.startswith("| Strong | Close |"))
     assert "| 1 | 0 | 1 | 1 |" in close and "*" not in close  # one discordant image: p = 1
     assert "Holm" in markdown and "pooled" in markdown
+    assert "not compared" not in markdown
     # the one-class model is named in a warning and flagged in its table row
     assert "backbone / Stuck (one class: 2/2 runs)" in markdown
     stuck = next(line for line in markdown.splitlines() if line.startswith("| Stuck |"))
     assert stuck.rstrip(" |").endswith("one class: 2/2 runs")
+
+
+def test_unreadable_or_mismatched_predictions_are_usage_errors(tmp_path):
+    from report_inputs import write_backbone_experiment
+
+    from castbench.errors import UsageError
+    from castbench.report import discover
+    from castbench.report.cells import table_cells
+    from castbench.report.significance import pairwise
+
+    folder = write_backbone_experiment(tmp_path / "b", {"A": [{0}], "B": [{1}]})
+    table = discover([folder]).experiments[0]
+    assert [p.b_count for p in pairwise(table, table_cells(table)).pairs] == [1]
+    predictions = folder / "runs" / "b-run1" / "predictions.csv"
+    text = predictions.read_text()
+    predictions.write_text(text.replace(",1,", ",0,", 1))  # B's first defect now labelled ok
+    with pytest.raises(UsageError, match="disagree on the label"):
+        pairwise(table, table_cells(table))
+    predictions.write_text(text.replace(",1,", ",yes,", 1))
+    with pytest.raises(UsageError, match="line 2: expected path, label 0/1 and a score"):
+        pairwise(table, table_cells(table))
+    predictions.unlink()
+    result = pairwise(table, table_cells(table))
+    assert not result.pairs and result.notes == ["B: no predictions.csv under its runs; left out."]

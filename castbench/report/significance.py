@@ -57,8 +57,15 @@ class Significance:
         return next((p for p in self.pairs if {p.a, p.b} == {a, b}), None)
 
 
+def image_key(path: str) -> str:
+    """``split/class/file``: the part of an image path that names the image in the casting
+    layout. Older runs wrote absolute paths, newer ones paths relative to the data root; every
+    run of one table used the same data (its settings), so this tail identifies the image."""
+    return "/".join(Path(path.replace("\\", "/")).parts[-3:])
+
+
 def read_predictions(path: Path) -> dict[str, tuple[int, float]]:
-    """image -> (label, score) from one run's ``predictions.csv``."""
+    """image (:func:`image_key`) -> (label, score) from one run's ``predictions.csv``."""
     try:
         with path.open(newline="", encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle))
@@ -69,7 +76,10 @@ def read_predictions(path: Path) -> dict[str, tuple[int, float]]:
         label, score = _num(row.get("label")), _num(row.get("score"))
         if not row.get("path") or label not in (0, 1) or score is None:
             raise UsageError(f"{path} line {number}: expected path, label 0/1 and a score")
-        out[row["path"]] = (int(label), score)
+        key = image_key(row["path"])
+        if key in out:
+            raise UsageError(f"{path} line {number}: {key} scored twice")
+        out[key] = (int(label), score)
     return out
 
 
