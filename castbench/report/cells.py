@@ -61,7 +61,9 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return cell
 
 
-def cells(rows: Iterable[dict[str, Any]], thresholds: Sequence[float] | None = (0.5,)) -> list:
+def cells(
+    rows: Iterable[dict[str, Any]], thresholds: Sequence[float] | None = (0.5,)
+) -> list[dict[str, Any]]:
     """Cells of ``rows`` in first-seen order; ``thresholds`` None keeps every threshold (a row
     without one counts as 0.5, the seed's tables)."""
     groups: dict[tuple, list[dict[str, Any]]] = {}
@@ -75,7 +77,9 @@ def cells(rows: Iterable[dict[str, Any]], thresholds: Sequence[float] | None = (
     return [summarise(members) for members in groups.values()]
 
 
-def table_cells(table: ExperimentTable, thresholds: Sequence[float] | None = (0.5,)) -> list:
+def table_cells(
+    table: ExperimentTable, thresholds: Sequence[float] | None = (0.5,)
+) -> list[dict[str, Any]]:
     return cells(table.ok_rows, thresholds)
 
 
