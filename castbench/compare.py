@@ -11,12 +11,12 @@ precision.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from castbench.errors import UsageError
+from castbench.stats import mann_whitney_u
 from castbench.timing.sources import load_rows
 
 IDENTITY = ("backbone", "input_size", "batch_size", "mode", "precision")
@@ -42,41 +42,6 @@ class Comparison:
     p_value: float | None  # None: a side has no samples, the verdict rests on the ratio alone
     verdict: str  # faster | slower | no change
     failed: bool  # slower beyond --fail-above
-
-
-def mann_whitney_u(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
-    """Two-sided Mann-Whitney U test: (U of ``a``, p-value).
-
-    Normal approximation with tie correction and continuity correction (what
-    ``scipy.stats.mannwhitneyu(method="asymptotic")`` does). With a handful of samples the test
-    is conservative: 3 against 3, even fully separated, is not significant at 0.05.
-    """
-    n1, n2 = len(a), len(b)
-    if n1 == 0 or n2 == 0:
-        raise ValueError("both samples need at least one value")
-    pooled = sorted([(v, 0) for v in a] + [(v, 1) for v in b])
-    ranks = [0.0] * len(pooled)
-    tie_term = 0.0
-    i = 0
-    while i < len(pooled):
-        j = i
-        while j + 1 < len(pooled) and pooled[j + 1][0] == pooled[i][0]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[k] = (i + j) / 2 + 1  # average rank, 1-based
-        t = j - i + 1
-        tie_term += t**3 - t
-        i = j + 1
-    rank_sum_a = sum(r for r, (_, side) in zip(ranks, pooled, strict=True) if side == 0)
-    u = rank_sum_a - n1 * (n1 + 1) / 2
-    n = n1 + n2
-    mean = n1 * n2 / 2
-    variance = n1 * n2 / 12 * ((n + 1) - tie_term / (n * (n - 1))) if n > 1 else 0.0
-    if variance <= 0:
-        return u, 1.0
-    delta = u - mean
-    z = (abs(delta) - 0.5) / math.sqrt(variance) if delta else 0.0
-    return u, min(1.0, math.erfc(max(z, 0.0) / math.sqrt(2)))
 
 
 def _jit_head(key: str) -> str | None:

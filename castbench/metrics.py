@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from castbench.stats import cell_summary
+
 # The thresholds ``castbench train`` reports, and the ones the seed's Part 5 swept.
 SWEEP_THRESHOLDS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 SEED_THRESHOLDS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5)
@@ -157,7 +159,7 @@ def threshold_sweep(
 
 
 def mean_sd(values: Iterable[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (ddof=1).
+    """Mean and sample standard deviation (ddof=1), from :func:`castbench.stats.cell_summary`.
 
     One value has no sample spread: its sd is reported as 0.0 with a warning. No values at all
     is an error (there is nothing to summarise).
@@ -167,16 +169,15 @@ def mean_sd(values: Iterable[float]) -> tuple[float, float]:
         raise ValueError("mean_sd needs at least one value")
     if any(math.isnan(v) for v in data):
         raise ValueError("mean_sd got a NaN")
-    mean = math.fsum(data) / len(data)
-    if len(data) == 1:
+    summary = cell_summary(data)
+    if summary["sd"] is None:
         warnings.warn(
             "standard deviation of one run is undefined; reported as 0.0",
             MetricWarning,
             stacklevel=2,
         )
-        return mean, 0.0
-    variance = math.fsum((v - mean) ** 2 for v in data) / (len(data) - 1)
-    return mean, math.sqrt(variance)
+        return summary["mean"], 0.0
+    return summary["mean"], summary["sd"]
 
 
 def summarize_runs(

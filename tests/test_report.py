@@ -118,3 +118,60 @@ def test_pareto_front():
     points = [("a", 1.0, 90.0), ("b", 2.0, 95.0), ("c", 3.0, 94.0), ("d", 0.5, 80.0),
               ("e", 2.0, 93.0), ("f", 4.0, 99.0)]  # fmt: skip
     assert [p[0] for p in pareto_front(points)] == ["d", "a", "b", "f"]
+
+
+def test_report_cells_significance_and_one_class_flag(tmp_path):
+    from report_inputs import ONE_CLASS, write_backbone_experiment
+
+    strong, weak = {0, 1}, set(range(2, 12))
+    write_backbone_experiment(tmp_path / "backbone", {
+        "Strong": [strong, strong], "Weak": [weak, weak], "Close": [{0, 1, 2}, {0, 1}],
+        "Stuck": [ONE_CLASS, ONE_CLASS],
+    })  # fmt: skip
+    # an older run wrote absolute image paths: the same images all the same
+    older = tmp_path / "backbone" / "runs" / "weak-run1" / "predictions.csv"
+    older.write_text(older.read_text().replace("\ntest/", "\n/data/casting/test/"))
+    out = tmp_path / "report"
+    assert main(["report", str(tmp_path / "backbone"), "--out", str(out)]) == 0
+    markdown = (out / "report.md").read_text()
+    # Close: 37/40 and 38/40 correct; sd = 2.5/sqrt(2), t(0.975, 1) = 12.706 -> +-15.88,
+    # clipped to 100 %
+    assert "93.75 ± 1.77 [77.87, 100.00]" in markdown
+    # Strong against Weak, pooled over 2 paired runs: b = 2 x 10, c = 2 x 2; exact two-sided
+    # p = 2 * sum(C(24, k), k <= 4) / 2^24 = 0.00154, each run alone 0.0386 (< 0.05)
+    pair = next(line for line in markdown.splitlines() if line.startswith("| Strong | Weak |"))
+    cells = [c.strip() for c in pair.strip("|").split("|")]
+    assert cells[2:7] == ["2", "40", "20", "4", "0.00154"]
+    assert cells[7].endswith("*") and cells[8] == "2/2" and cells[9].startswith("+20.00 [")
+    close = next(line for line in markdown.splitlines() if line.startswith("| Strong | Close |"))
+    assert "| 1 | 0 | 1 | 1 |" in close and "*" not in close  # one discordant image: p = 1
+    assert "Holm" in markdown and "pooled" in markdown
+    assert "not compared" not in markdown
+    # the one-class model is named in a warning and flagged in its table row
+    assert "backbone / Stuck (one class: 2/2 runs)" in markdown
+    stuck = next(line for line in markdown.splitlines() if line.startswith("| Stuck |"))
+    assert stuck.rstrip(" |").endswith("one class: 2/2 runs")
+
+
+def test_unreadable_or_mismatched_predictions_are_usage_errors(tmp_path):
+    from report_inputs import write_backbone_experiment
+
+    from castbench.errors import UsageError
+    from castbench.report import discover
+    from castbench.report.cells import table_cells
+    from castbench.report.significance import pairwise
+
+    folder = write_backbone_experiment(tmp_path / "b", {"A": [{0}], "B": [{1}]})
+    table = discover([folder]).experiments[0]
+    assert [p.b_count for p in pairwise(table, table_cells(table)).pairs] == [1]
+    predictions = folder / "runs" / "b-run1" / "predictions.csv"
+    text = predictions.read_text()
+    predictions.write_text(text.replace(",1,", ",0,", 1))  # B's first defect now labelled ok
+    with pytest.raises(UsageError, match="disagree on the label"):
+        pairwise(table, table_cells(table))
+    predictions.write_text(text.replace(",1,", ",yes,", 1))
+    with pytest.raises(UsageError, match="line 2: expected path, label 0/1 and a score"):
+        pairwise(table, table_cells(table))
+    predictions.unlink()
+    result = pairwise(table, table_cells(table))
+    assert not result.pairs and result.notes == ["B: no predictions.csv under its runs; left out."]

@@ -8,7 +8,9 @@ never hide data or get cut off.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from castbench.report.cells import interval  # noqa: E402
 from castbench.report.load import finite_number as _num  # noqa: E402
 
 DPI = 150
@@ -36,6 +39,31 @@ COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">"]
 HATCHES = ["", "//", "..", "xx", "\\\\", "++"]
 METRICS = (("accuracy_pct", "Accuracy (%)"), ("recall_pct", "Recall (%)"), ("f1", "F1"))
+Interval = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Point:
+    """One model on a speed–accuracy plot; the intervals (None: one run) become whiskers."""
+
+    name: str
+    x: float
+    y: float
+    x_interval: Interval | None = None
+    y_interval: Interval | None = None
+
+
+def _whiskers(centres: Sequence[float | None], intervals: Sequence[Interval | None]):
+    """Asymmetric error lengths for matplotlib (2 x n), 0 where there is no interval."""
+    below, above = [], []
+    for centre, span in zip(centres, intervals, strict=True):
+        if centre is None or span is None:
+            below.append(0.0)
+            above.append(0.0)
+        else:
+            below.append(max(0.0, centre - span[0]))
+            above.append(max(0.0, span[1] - centre))
+    return [below, above]
 
 
 def _save(fig, path: Path) -> Path:
@@ -46,17 +74,47 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def _bar_series(ax, positions: list[int], height: float, index: int, values: list, label: str):
-    """Series ``index`` of a grouped horizontal bar chart; a missing value is drawn as 0."""
+def _bar_series(
+    ax,
+    positions: list[int],
+    height: float,
+    index: int,
+    cells: list[dict[str, Any] | None],
+    column: str,
+    label: str,
+):
+    """Series ``index`` of a grouped horizontal bar chart: each cell's mean of ``column`` with
+    its 95 % interval as a whisker; a missing value is drawn as 0."""
+    means = [None if c is None else _num(c.get(f"{column}_mean")) for c in cells]
+    intervals = [None if c is None else interval(c, column) for c in cells]
     ax.barh(
         [p - 0.4 + height * (index + 0.5) for p in positions],
-        [v if v is not None else 0 for v in values],
+        [v if v is not None else 0 for v in means],
         height=height,
         color=COLOURS[index % len(COLOURS)],
         hatch=HATCHES[index % len(HATCHES)],
         edgecolor="white" if index == 0 else "black",
         label=label,
+        xerr=_whiskers(means, intervals) if any(intervals) else None,
+        error_kw={"ecolor": "black", "capsize": 3, "elinewidth": 1.4},
     )
+
+
+def _tick_labels(names: list[str], series, key: str) -> list[str]:
+    """``names``, marked where a source's runs of that model predict one class for every image
+    (its bars show class shares, not skill)."""
+    flagged = {c[key] for _, cells in series for c in cells if c.get("one_class_runs")}
+    return [f"{n} (one class)" if n in flagged else n for n in names]
+
+
+def _lowest(series: Sequence[tuple[str, Sequence[dict[str, Any]]]], column: str) -> float:
+    """The smallest mean or interval end of ``column`` in any series (0 when there is none)."""
+    values = []
+    for _, cells in series:
+        for cell in cells:
+            values.append(_num(cell.get(f"{column}_mean")))
+            values.append((interval(cell, column) or (None, None))[0])
+    return min((v for v in values if v is not None), default=0)
 
 
 def plot_history(history: Sequence[dict[str, Any]], path: Path, title: str = "") -> Path:
@@ -88,10 +146,11 @@ def plot_backbones(
     path: Path,
 ) -> Path:
     """Time per training step against batch size (one panel per timing source, top row) beside
-    accuracy, recall and F1 per backbone (one bar per source, bottom row).
+    accuracy, recall and F1 per backbone (one bar per source, bottom row, 95 % interval whiskers).
 
-    ``timing``: (label, rows with backbone, batch_size, step_s) ; ``quality``: (label, rows with
-    backbone and the metric columns).
+    ``timing``: (label, rows with backbone, batch_size, step_s) ; ``quality``: (label, cells
+    with backbone and ``<metric>_mean`` / ``_ci95_low`` / ``_ci95_high``, see
+    ``castbench.report.cells``).
     """
     names: list[str] = []
     for _, rows in [*quality, *timing]:
@@ -130,23 +189,16 @@ def plot_backbones(
             for m, (column, axis_label) in enumerate(METRICS):
                 ax = fig.add_subplot(grid[row_index, m])
                 positions = list(range(len(names)))
-                for s, (label, rows) in enumerate(quality):
-                    by_name = {r["backbone"]: _num(r.get(column)) for r in rows}
-                    _bar_series(ax, positions, height, s, [by_name.get(n) for n in names], label)
+                for s, (label, cells) in enumerate(quality):
+                    by_name = {c["backbone"]: c for c in cells}
+                    _bar_series(ax, positions, height, s, [by_name.get(n) for n in names],
+                                column, label)  # fmt: skip
                 ax.set_yticks(positions)
-                ax.set_yticklabels(names if m == 0 else [])
+                ax.set_yticklabels(_tick_labels(names, quality, "backbone") if m == 0 else [])
                 ax.invert_yaxis()
                 ax.set_xlabel(axis_label)
                 ax.set_title(axis_label)
-                low = min(
-                    (
-                        v
-                        for _, rows in quality
-                        for r in rows
-                        if (v := _num(r.get(column))) is not None
-                    ),
-                    default=0,
-                )
+                low = _lowest(quality, column)
                 top = 100 if column != "f1" else 1
                 ax.set_xlim(max(0, low - 0.1 * top) if low > 0.5 * top else 0, top * 1.01)
             handles, labels = fig.axes[-1].get_legend_handles_labels()
@@ -176,27 +228,35 @@ def pareto_front(points: Sequence[tuple[str, float, float]]) -> list[tuple[str, 
 
 
 def plot_pareto(
-    series: Sequence[tuple[str, Sequence[tuple[str, float, float]]]],
+    series: Sequence[tuple[str, Sequence[Point]]],
     path: Path,
     xlabel: str,
     ylabel: str = "Accuracy (%)",
     title: str = "Speed against accuracy",
 ) -> Path:
-    """One scatter per series, points named, the Pareto front joined and ringed."""
+    """One scatter per series with interval whiskers, points named, the Pareto front of the
+    centres joined and ringed."""
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(10, 6.5))
         for s, (label, points) in enumerate(series):
             if not points:
                 continue
             colour = COLOURS[s % len(COLOURS)]
-            xs = [p[1] for p in points]
-            ys = [p[2] for p in points]
+            xs = [p.x for p in points]
+            ys = [p.y for p in points]
+            x_intervals = [p.x_interval for p in points]
+            y_intervals = [p.y_interval for p in points]
+            if any(x_intervals) or any(y_intervals):
+                ax.errorbar(xs, ys, xerr=_whiskers(xs, x_intervals),
+                            yerr=_whiskers(ys, y_intervals), fmt="none", ecolor=colour,
+                            elinewidth=1.4, capsize=4, zorder=2)  # fmt: skip
             ax.scatter(xs, ys, s=70, color=colour, marker=MARKERS[s % len(MARKERS)],
                        label=label, zorder=3)  # fmt: skip
-            for rank, (name, x, y) in enumerate(sorted(points, key=lambda p: (p[2], p[1]))):
+            for rank, p in enumerate(sorted(points, key=lambda p: (p.y, p.x))):
                 offset = (6, 4) if rank % 2 == 0 else (6, -14)  # alternate to limit overlaps
-                ax.annotate(name, (x, y), textcoords="offset points", xytext=offset, fontsize=11)
-            front = pareto_front(points)
+                ax.annotate(p.name, (p.x, p.y), textcoords="offset points", xytext=offset,
+                            fontsize=11)  # fmt: skip
+            front = pareto_front([(p.name, p.x, p.y) for p in points])
             ax.step([p[1] for p in front], [p[2] for p in front], where="post", color=colour,
                     linestyle="--", linewidth=1.8, label=f"{label}: Pareto front")  # fmt: skip
             ax.scatter([p[1] for p in front], [p[2] for p in front], s=220, facecolors="none",
@@ -204,7 +264,7 @@ def plot_pareto(
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.set_title(title)
-        xs = [p[1] for _, pts in series for p in pts]
+        xs = [p.x for _, pts in series for p in pts]
         if xs and min(xs) > 0 and max(xs) / min(xs) > 20:
             ax.set_xscale("log")
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1, borderaxespad=0)
@@ -216,35 +276,35 @@ def plot_thresholds(
     series: Sequence[tuple[str, Sequence[dict[str, Any]]]],
     path: Path,
 ) -> Path:
-    """Accuracy, recall and F1 against the decision threshold: mean line, ± sd band."""
+    """Accuracy, recall and F1 against the decision threshold: mean line, 95 % interval band
+    (cells of ``castbench.report.cells``, one per threshold)."""
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(1, 3, figsize=(16, 5))
         for ax, (column, label) in zip(axes, METRICS, strict=True):
-            for s, (name, rows) in enumerate(series):
+            for s, (name, cells) in enumerate(series):
                 points = sorted(
-                    (float(r["threshold"]), _num(r.get(f"{column}_mean")),
-                     _num(r.get(f"{column}_sd")) or 0.0)
-                    for r in rows
-                    if _num(r.get(f"{column}_mean")) is not None
-                )  # fmt: skip
+                    (float(c["threshold"]), mean, interval(c, column) or (mean, mean))
+                    for c in cells
+                    if (mean := _num(c.get(f"{column}_mean"))) is not None
+                )
                 if not points:
                     continue
-                xs, means, sds = zip(*points, strict=True)
+                xs, means, intervals = zip(*points, strict=True)
                 colour = COLOURS[s % len(COLOURS)]
-                runs = max(int(r.get("runs") or 1) for r in rows)
+                runs = max(int(c.get("runs") or 1) for c in cells)
                 ax.plot(xs, means, marker=MARKERS[s % len(MARKERS)], color=colour, linewidth=2,
                         label=f"{name} (n={runs})")  # fmt: skip
                 ax.fill_between(
                     xs,
-                    [m - d for m, d in zip(means, sds, strict=True)],
-                    [m + d for m, d in zip(means, sds, strict=True)],
+                    [low for low, _ in intervals],
+                    [high for _, high in intervals],
                     color=colour,
                     alpha=0.18,
                     hatch=HATCHES[s % len(HATCHES)],
                 )
             ax.set_xlabel("Decision threshold")
             ax.set_ylabel(label)
-            ax.set_title(f"{label}, mean ± sd")
+            ax.set_title(f"{label}, mean, 95 % CI")
         handles, labels = axes[0].get_legend_handles_labels()
         if handles:
             fig.legend(handles, labels, loc="lower center", ncol=len(labels),
@@ -258,7 +318,8 @@ def plot_variants(
     path: Path,
     title: str = "",
 ) -> Path:
-    """Accuracy, recall and F1 per variant (rows of an experiment), one bar per source."""
+    """Accuracy, recall and F1 per variant (cells of an experiment), one bar per source, 95 %
+    interval whiskers."""
     variants: list[str] = []
     for _, rows in series:
         for row in rows:
@@ -271,12 +332,12 @@ def plot_variants(
         height = 0.8 / max(1, len(series))
         positions = list(range(len(variants)))
         for m, (ax, (column, label)) in enumerate(zip(axes, METRICS, strict=True)):
-            for s, (name, rows) in enumerate(series):
-                by_variant = {r["variant"]: _num(r.get(column)) for r in rows}
-                values = [by_variant.get(v) for v in variants]
-                _bar_series(ax, positions, height, s, values, name)
+            for s, (name, cells) in enumerate(series):
+                by_variant = {c["variant"]: c for c in cells}
+                _bar_series(ax, positions, height, s, [by_variant.get(v) for v in variants],
+                            column, name)  # fmt: skip
             ax.set_yticks(positions)
-            ax.set_yticklabels(variants if m == 0 else [])
+            ax.set_yticklabels(_tick_labels(variants, series, "variant") if m == 0 else [])
             ax.invert_yaxis()
             ax.set_xlabel(label)
             ax.set_xlim(0, 100 * 1.01 if column != "f1" else 1.01)
@@ -322,6 +383,6 @@ def plot_confusions(
             ax.set_yticks([0, 1], ["ok", "defect"])
             ax.set_xlabel("Predicted")
             ax.set_ylabel("Actual")
-            ax.set_title(title, fontsize=12)
+            ax.set_title(textwrap.fill(title, 34), fontsize=12)
         fig.tight_layout()
         return _save(fig, path)

@@ -12,13 +12,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from castbench import metrics
-from castbench.report import figures
+from castbench.report import cells, figures, significance
 from castbench.report.load import ExperimentTable, Inputs, TimingTable
 from castbench.report.load import finite_number as _num
 
 MAX_CONFUSIONS = 24
 STEP_BATCH = 4  # the batch size the speed–accuracy plot reads its step time at
+CELL_NOTE = (
+    "A cell is one configuration over its runs: one run shows its value; several show mean ± "
+    "sample sd (ddof=1) [95 % t interval of the mean, clipped to the metric's range]."
+)
+SIGNIFICANCE_NOTE = (
+    "McNemar's exact test on the {images} shared test images at threshold 0.5, from each run's "
+    "predictions.csv. Run r of A is paired with run r of B ({runs} paired runs per pair) and "
+    "the discordant counts b (A right, B wrong) and c (A wrong, B right) are pooled over the "
+    "paired runs; pooling counts every (image, run) as independent, so with several runs the "
+    "p-values are optimistic. p-values are Holm-adjusted for the {pairs} pairs; * marks a pair "
+    "whose adjusted p is below {alpha}. The accuracy difference carries a bootstrap interval "
+    "that resamples test images with all their runs, which does not overstate the evidence."
+)
 
 
 @dataclass
@@ -45,10 +57,6 @@ def _fmt(value: Any, digits: int = 2) -> str:
 # sections
 
 
-def _rows_at_half(table: ExperimentTable) -> list[dict[str, Any]]:
-    return [r for r in table.ok_rows if _num(r.get("threshold")) in (None, 0.5)]
-
-
 def _quality_columns(tables: Sequence[ExperimentTable]) -> list[tuple[str, str, int]]:
     headers = []
     for metric, name in (
@@ -64,43 +72,49 @@ def _quality_columns(tables: Sequence[ExperimentTable]) -> list[tuple[str, str, 
     return headers
 
 
-def _comparison(tables: Sequence[ExperimentTable], key: str = "row") -> Block:
-    """One row per configuration; the sources' metrics side by side; castbench's timings."""
+def _comparison(tables: Sequence[ExperimentTable]) -> list[Block]:
+    """One row per configuration (cell at 0.5, joined across sources by variant): each
+    source's metrics side by side as mean ± sd [95 % CI] over its runs, castbench's timings,
+    and a flag where runs predict one class."""
     order: list[str] = []
     info: dict[str, dict[str, Any]] = {}
     by_source: list[dict[str, dict[str, Any]]] = []
     for table in tables:
-        rows = {}
-        for r in _rows_at_half(table):
-            rows[r[key]] = r
-            if r[key] not in order:
-                order.append(r[key])
-            if table.source != "seed" or r[key] not in info:
-                info[r[key]] = r
-        by_source.append(rows)
+        found = {}
+        for cell in cells.table_cells(table):
+            found[cell["variant"]] = cell
+            if cell["variant"] not in order:
+                order.append(cell["variant"])
+            if table.source != "seed" or cell["variant"] not in info:
+                info[cell["variant"]] = cell
+        by_source.append(found)
     metric_columns = _quality_columns(tables)
     own = [t for t in tables if t.source != "seed"]
     headers = ["Variant", "Backbone", "Size", "Head", "Augment", "Batch"]
+    headers += [f"Runs ({t.label})" for t in own]
     headers += [name for _, name, _ in metric_columns]
     if own:
-        headers += ["Train s", "s / epoch", "Params"]
+        headers += ["Train s", "s / epoch", "Params", "Flags"]
     rows = []
     for item in order:
         base = info[item]
         line = [base.get("variant"), base.get("backbone"), base.get("input_size"),
                 base.get("head"), base.get("augment"), base.get("batch_size")]  # fmt: skip
+        line += [by_source[tables.index(t)].get(item, {}).get("runs", "–") for t in own]
         for metric, _, table_index in metric_columns:
-            value = by_source[table_index].get(item, {}).get(metric)
-            line.append(_fmt(_num(value), 3 if metric == "f1" else 2))
+            cell = by_source[table_index].get(item)
+            line.append(cells.format_cell(cell, metric, 3 if metric == "f1" else 2))
         if own:
             mine = by_source[tables.index(own[0])].get(item, {})
+            flags = [cells.one_class_note(by_source[tables.index(t)].get(item, {})) for t in own]
             line += [
-                _fmt(_num(mine.get("train_s")), 1),
-                _fmt(_num(mine.get("s_per_epoch")), 1),
+                _fmt(_num(mine.get("train_s_mean")), 1),
+                _fmt(_num(mine.get("s_per_epoch_mean")), 1),
                 f"{int(mine['params_total']):,}" if mine.get("params_total") else "–",
+                "; ".join(flag for flag in flags if flag),
             ]
         rows.append(line)
-    return Block("table", headers=headers, rows=rows)
+    return [Block("text", text=CELL_NOTE), Block("table", headers=headers, rows=rows)]
 
 
 def _timing_rows(timing: TimingTable, mode: str = "train") -> list[dict[str, Any]]:
@@ -146,17 +160,72 @@ def _backbone_section(inputs: Inputs, figures_dir: Path, blocks: list[Block]) ->
         return
     blocks.append(Block("heading", text="Backbones: speed beside quality"))
     timing = [(t.label, _timing_rows(t)) for t in inputs.timings if _timing_rows(t)]
-    quality = [(t.label, _rows_at_half(t)) for t in tables]
+    quality = [(t.label, cells.table_cells(t)) for t in tables]
     if timing or quality:
         path = figures.plot_backbones(timing, quality, figures_dir / "backbones.png")
         blocks.append(Block("figure", text="Step time against batch size (top) beside test "
-                                            "accuracy, recall and F1 at threshold 0.5 (bottom).",
+                                            "accuracy, recall and F1 at threshold 0.5 (bottom; "
+                                            "mean over runs, whiskers: 95 % t interval).",
                             path=f"figures/{path.name}"))  # fmt: skip
     if tables:
-        blocks.append(_comparison(tables))
+        blocks.extend(_comparison(tables))
     for timing_table in inputs.timings:
         blocks.extend(_timing_block(timing_table))
     _pareto_section(inputs, tables, figures_dir, blocks)
+    for table in tables:
+        if table.source != "seed":
+            blocks.extend(_significance_blocks(table))
+
+
+def _p_text(p_value: float) -> str:
+    return "<0.001" if p_value < 0.001 else f"{p_value:.3g}"
+
+
+def _significance_blocks(table: ExperimentTable) -> list[Block]:
+    """The backbone × backbone matrix of Holm-adjusted McNemar p-values, then every pair."""
+    result = significance.pairwise(table, cells.table_cells(table))
+    if not result.pairs and not result.notes:
+        return []
+    blocks = [Block("heading", level=3, text=f"Pairwise significance ({table.label})")]
+    if result.pairs:
+        runs = sorted({p.runs for p in result.pairs})
+        images = sorted({p.images for p in result.pairs})
+        blocks.append(Block("text", text=SIGNIFICANCE_NOTE.format(
+            runs="/".join(map(str, runs)), images="/".join(map(str, images)),
+            pairs=len(result.pairs), alpha=significance.ALPHA)))  # fmt: skip
+        shown = [n for n in result.names if any(n in (p.a, p.b) for p in result.pairs)]
+        matrix = []
+        for a in shown:
+            line = [a]
+            for b in shown:
+                pair = result.between(a, b)
+                line.append("–" if pair is None else
+                            _p_text(pair.p_holm) + ("*" if pair.significant else ""))  # fmt: skip
+            matrix.append(line)
+        blocks.append(Block("table", headers=["Holm p", *shown], rows=matrix))
+        blocks.append(Block("table", headers=[
+            "A", "B", "Runs", "Images", "b (A only right)", "c (B only right)", "p", "Holm p",
+            "Runs with p < 0.05", "Accuracy A − B (pp) [95 % CI]"], rows=[
+            [p.a, p.b, p.runs, p.images, p.b_count, p.c_count, _p_text(p.p_value),
+             _p_text(p.p_holm) + ("*" if p.significant else ""), f"{p.runs_significant}/{p.runs}",
+             f"{p.difference_pp:+.2f} [{p.low_pp:+.2f}, {p.high_pp:+.2f}]"]
+            for p in result.pairs]))  # fmt: skip
+    blocks.extend(Block("text", text=note) for note in result.notes)
+    return blocks
+
+
+def _point_name(cell: dict[str, Any]) -> str:
+    return f"{cell['backbone']} (one class)" if cell["one_class_runs"] else str(cell["backbone"])
+
+
+def _cell_point(cell: dict[str, Any], x_column: str) -> figures.Point | None:
+    x, y = _num(cell.get(f"{x_column}_mean")), _num(cell.get("accuracy_pct_mean"))
+    if x is None or y is None:
+        return None
+    return figures.Point(
+        _point_name(cell), x, y, cells.interval(cell, x_column),
+        cells.interval(cell, "accuracy_pct"),
+    )  # fmt: skip
 
 
 def _pareto_section(
@@ -166,11 +235,11 @@ def _pareto_section(
     series = []
     for table in own:
         points = []
-        for r in _rows_at_half(table):
-            x = _num(r.get("epoch_s_median_after_first")) or _num(r.get("s_per_epoch"))
-            y = _num(r.get("accuracy_pct"))
-            if x is not None and y is not None:
-                points.append((r["backbone"], x, y))
+        for cell in cells.table_cells(table):
+            later = cell.get("epoch_s_median_after_first_mean") is not None
+            point = _cell_point(cell, "epoch_s_median_after_first" if later else "s_per_epoch")
+            if point is not None:
+                points.append(point)
         if points:
             series.append((table.label, points))
     if series:
@@ -181,8 +250,10 @@ def _pareto_section(
             title="Speed against accuracy, same run",
         )
         blocks.append(Block("figure", text="Each backbone's measured epoch time against its test "
-                                            "accuracy (0.5); ringed points form the Pareto front "
-                                            "(nothing else is both faster and more accurate).",
+                                            "accuracy (0.5), means over runs with 95 % t interval "
+                                            "whiskers; ringed points form the Pareto front of the "
+                                            "means (nothing else is both faster and more "
+                                            "accurate).",
                             path=f"figures/{path.name}"))  # fmt: skip
     seed_quality = next((t for t in tables if t.source == "seed"), None)
     step_series = []
@@ -190,14 +261,17 @@ def _pareto_section(
         quality = seed_quality if timing.source == "seed" else (own[0] if own else seed_quality)
         if quality is None:
             continue
-        accuracy = {r["backbone"]: _num(r.get("accuracy_pct")) for r in _rows_at_half(quality)}
+        accuracy = {c["backbone"]: c for c in cells.table_cells(quality)}
         rows = _timing_rows(timing)
         points = []
         for name in dict.fromkeys(r["backbone"] for r in rows):
             mine = {int(r["batch_size"]): _num(r["step_s"]) for r in rows if r["backbone"] == name}
             batch = STEP_BATCH if STEP_BATCH in mine else min(mine)
-            if accuracy.get(name) is not None:
-                points.append((name, 1000 * mine[batch] / batch, accuracy[name]))
+            cell = accuracy.get(name)
+            if cell is not None and cell.get("accuracy_pct_mean") is not None:
+                points.append(figures.Point(_point_name(cell), 1000 * mine[batch] / batch,
+                                            cell["accuracy_pct_mean"], None,
+                                            cells.interval(cell, "accuracy_pct")))  # fmt: skip
         if points:
             label = (
                 timing.label
@@ -213,7 +287,8 @@ def _pareto_section(
             title="Speed against accuracy, timing runs",
         )
         blocks.append(Block("figure", text="Training step time per image (from the timing "
-                                            "results) against test accuracy; Pareto front ringed.",
+                                            "results) against test accuracy (mean over runs, 95 % "
+                                            "t interval whiskers); Pareto front ringed.",
                             path=f"figures/{path.name}"))  # fmt: skip
 
 
@@ -222,37 +297,33 @@ def _threshold_section(inputs: Inputs, figures_dir: Path, blocks: list[Block]) -
     if not tables:
         return
     blocks.append(Block("heading", text="Decision threshold: repeated runs"))
-    series = [(t.label, metrics.summarize_runs(t.ok_rows, by=("threshold",))) for t in tables]
-    series = [(label, rows) for label, rows in series if rows]
+    series = [(t.label, cells.table_cells(t, thresholds=None)) for t in tables]
+    series = [(label, found) for label, found in series if found]
     if not series:
         return
     path = figures.plot_thresholds(series, figures_dir / "thresholds.png")
-    blocks.append(Block("figure", text="Mean over runs with a ± one sample sd band.",
-                        path=f"figures/{path.name}"))  # fmt: skip
+    blocks.append(Block("figure", text="Mean over runs with the 95 % t interval of the mean as "
+                                        "a band.", path=f"figures/{path.name}"))  # fmt: skip
     headers = ["Threshold"]
     columns = []
     for metric, name in (("accuracy_pct", "Accuracy %"), ("recall_pct", "Recall %"),
                          ("precision_pct", "Precision %"), ("f1", "F1")):  # fmt: skip
-        for label, rows in series:
-            if any(f"{metric}_mean" in r for r in rows):
+        for label, found in series:
+            if any(f"{metric}_mean" in c for c in found):
                 headers.append(f"{name} ({label})")
                 columns.append((label, metric))
-    thresholds = sorted({float(r["threshold"]) for _, rows in series for r in rows})
-    lookup = {(label, float(r["threshold"])): r for label, rows in series for r in rows}
+    thresholds = sorted({float(c["threshold"]) for _, found in series for c in found})
+    lookup = {(label, float(c["threshold"])): c for label, found in series for c in found}
     table = []
     for t in thresholds:
         line = [f"{t:.1f}"]
-        for label, metric in columns:
-            r = lookup.get((label, t))
-            if r is None or f"{metric}_mean" not in r:
-                line.append("–")
-            else:
-                digits = 3
-                line.append(metrics.format_mean_sd(r[f"{metric}_mean"], r[f"{metric}_sd"], digits))
-        table.append(line)
-    runs = ", ".join(f"{label}: {max(r['runs'] for r in rows)} runs" for label, rows in series)
-    blocks.append(Block("text", text=f"Mean ± sample sd (ddof=1) over runs ({runs})."))
-    blocks.append(Block("table", headers=headers, rows=table))
+        line += [cells.format_cell(lookup.get((label, t)), metric, 3) for label, metric in columns]
+        flags = [f"{label}: {note}" for label, found in series
+                 if (note := cells.one_class_note(lookup.get((label, t)) or {}))]  # fmt: skip
+        table.append([*line, "; ".join(flags)])
+    runs = ", ".join(f"{label}: {max(c['runs'] for c in found)} runs" for label, found in series)
+    blocks.append(Block("text", text=f"{CELL_NOTE} Runs: {runs}."))
+    blocks.append(Block("table", headers=[*headers, "Flags"], rows=table))
 
 
 def _variant_section(
@@ -263,11 +334,12 @@ def _variant_section(
         return
     blocks.append(Block("heading", text=title))
     path = figures.plot_variants(
-        [(t.label, _rows_at_half(t)) for t in tables], figures_dir / f"{name}.png"
+        [(t.label, cells.table_cells(t)) for t in tables], figures_dir / f"{name}.png"
     )
-    blocks.append(Block("figure", text=f"{title}: accuracy, recall and F1 at threshold 0.5.",
+    blocks.append(Block("figure", text=f"{title}: accuracy, recall and F1 at threshold 0.5 "
+                                        "(mean over runs, whiskers: 95 % t interval).",
                         path=f"figures/{path.name}"))  # fmt: skip
-    blocks.append(_comparison(tables))
+    blocks.extend(_comparison(tables))
 
 
 def _confusion_section(inputs: Inputs, figures_dir: Path, blocks: list[Block]) -> None:
@@ -275,15 +347,13 @@ def _confusion_section(inputs: Inputs, figures_dir: Path, blocks: list[Block]) -
     for table in inputs.experiments:
         if table.source == "seed":
             continue
-        seen = set()
-        for r in table.ok_rows:
-            if r["row"] in seen or any(r.get(k) is None for k in ("tp", "fp", "tn", "fn")):
+        for cell in cells.table_cells(table):
+            members = cell["members"]
+            if any(r.get(k) is None for r in members for k in cells.COUNTS):
                 continue
-            if _num(r.get("threshold")) not in (None, 0.5) and not table.name == "threshold":
-                continue
-            seen.add(r["row"])
-            matrix = _confusion_at_half(table, r)
-            matrices.append((f"{table.name}: {r['row']}", matrix))
+            tp, fp, tn, fn = (sum(int(r[k]) for r in members) for k in cells.COUNTS)
+            name = cell["row"] if len(members) == 1 else f"{cell['variant']}, {len(members)} runs"
+            matrices.append((f"{table.name}: {name}", [[tn, fp], [fn, tp]]))
     for run in inputs.runs:
         if run.confusion.get("matrix"):
             matrices.append((run.label, run.confusion["matrix"]))
@@ -292,26 +362,30 @@ def _confusion_section(inputs: Inputs, figures_dir: Path, blocks: list[Block]) -
     blocks.append(Block("heading", text="Confusion matrices at threshold 0.5"))
     shown = matrices[:MAX_CONFUSIONS]
     path = figures.plot_confusions(shown, figures_dir / "confusion.png")
-    note = "Rows: actual class; columns: predicted class; positive = defect."
+    note = (
+        "Rows: actual class; columns: predicted class; positive = defect. A configuration "
+        "with several runs shows the counts summed over its runs."
+    )
     if len(matrices) > len(shown):
         note += f" First {len(shown)} of {len(matrices)}."
     blocks.append(Block("figure", text=note, path=f"figures/{path.name}"))
 
 
-def _confusion_at_half(table: ExperimentTable, row: dict[str, Any]) -> list[list[int]]:
-    """The row's counts at 0.5: its own when the row is at 0.5, else the run's confusion.json."""
-    if _num(row.get("threshold")) == 0.5:
-        return [[int(row["tn"]), int(row["fp"])], [int(row["fn"]), int(row["tp"])]]
-    half = [r for r in table.ok_rows if r["row"] == row["row"] and _num(r.get("threshold")) == 0.5]
-    if half:
-        return _confusion_at_half(table, half[0])
-    import json
-
-    path = table.folder / str(row.get("run_dir") or "") / "confusion.json"
-    try:
-        return json.loads(path.read_text())["matrix"]
-    except (OSError, ValueError, KeyError):
-        return [[int(row["tn"]), int(row["fp"])], [int(row["fn"]), int(row["tp"])]]
+def _one_class_warning(inputs: Inputs) -> Block | None:
+    """One line naming every configuration (at 0.5) and training run whose predictions put all
+    test images in one class."""
+    flagged = []
+    for table in inputs.experiments:
+        flagged += [f"{table.name} / {c['variant']} ({cells.one_class_note(c)})"
+                    for c in cells.table_cells(table) if c["one_class_runs"]]  # fmt: skip
+    flagged += [run.label for run in inputs.runs if cells.predicts_one_class(run.confusion)]
+    if not flagged:
+        return None
+    return Block("text", text=(
+        "Warning: these models give every test image the same class at threshold 0.5, so their "
+        "accuracy, recall and F1 only restate the class shares of the test split and say "
+        "nothing about the backbone: " + "; ".join(flagged) + "."
+    ))  # fmt: skip
 
 
 def _runs_section(inputs: Inputs, figures_dir: Path, blocks: list[Block]) -> None:
@@ -361,6 +435,9 @@ def build_blocks(inputs: Inputs, figures_dir: Path) -> list[Block]:
         "threshold 0.5 unless a table says otherwise. The seed's numbers come from its slides "
         "(one run per configuration; its input size 512, NASNetMobile 224)."
     )))  # fmt: skip
+    warning = _one_class_warning(inputs)
+    if warning is not None:
+        blocks.append(warning)
     _backbone_section(inputs, figures_dir, blocks)
     _threshold_section(inputs, figures_dir, blocks)
     _variant_section(inputs, "architecture", "Architecture (seed Part 1)", figures_dir, blocks)
