@@ -1,7 +1,10 @@
 """Count forward-pass FLOPs from the compiled graph, not from a formula.
 
 TensorFlow: the profiler's float-operation count over the frozen inference graph.
-JAX: XLA's cost analysis of the jitted forward pass. Both count a multiply-add as two FLOPs.
+JAX: XLA's cost analysis of the lowered forward pass, before optimisation. After optimisation a
+GPU's convolutions are cuDNN custom calls that the analysis does not count (EfficientNetB4
+came out at 0.28 instead of 9.02 GFLOP); the lowered module counts the same operations on every
+device. Both count a multiply-add as two FLOPs, and agree within 2 % for all ten backbones.
 Other backends: not counted (None), rather than guessed.
 """
 

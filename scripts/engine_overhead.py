@@ -1,23 +1,110 @@
-"""How much does castbench's engine add to a step? Two measurements, one process:
+"""How close do castbench's steps come to the plainest loop of the same model? One process:
 
 1. the engine's own loop cost per step (clock reads, bookkeeping) on a step that does nothing;
-2. the engine's median step time against a plain hand-written ``train_on_batch`` loop on the
-   same compiled model and batch, interleaved in rounds so drift hits both alike.
+2. the engine's compiled and API steps against two hand-written references on the same model
+   and batch: a plain loop of ``train_on_batch`` / ``predict_on_batch`` and, under JAX, one
+   jitted stateless step (``stateless_call`` + ``jax.value_and_grad`` +
+   ``optimizer.stateless_apply``, state donated). The four are interleaved in rounds, the order
+   rotating, so drift hits all alike.
 
-    python scripts/engine_overhead.py [--backbone mobilenetv2] [--size 96] [--batch 4]
+    python scripts/engine_overhead.py [--backbone mobilenetv2] [--size 96] [--batch 4] \
+        [--mode train|infer] [--rounds 5] [--steps 20] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
+from collections.abc import Callable
 
-import numpy as np
+import keras
 
 from castbench.runtime import start_quietly
 from castbench.timing.config import TimingConfig
 from castbench.timing.engine import StepRunner, build_for_timing
+
+
+class KerasLoop:
+    """The plain per-call loop a user writes."""
+
+    def __init__(self, model: keras.Model, mode: str, batch) -> None:
+        self.call = lambda: (model.train_on_batch(batch.images, batch.labels) if mode == "train"
+                             else model.predict_on_batch(batch.images))  # fmt: skip
+
+    def __call__(self) -> None:
+        self.call()
+        if keras.backend.backend() == "jax":  # API calls return host values; updates trail
+            import jax
+
+            jax.effects_barrier()
+
+    def finish(self) -> None:
+        return None
+
+
+class JaxStatelessStep:
+    """The same model as one jitted stateless function, written by hand."""
+
+    def __init__(self, model: keras.Model, mode: str, batch) -> None:
+        import jax
+
+        self.model, self.mode, self.batch = model, mode, batch
+        self.state: tuple | None = None
+        if mode == "infer":
+            self.function = jax.jit(lambda tv, ntv, x: model.stateless_call(tv, ntv, x)[0])
+            return
+
+        def loss_fn(trainable, non_trainable, x, y):
+            y_pred, non_trainable = model.stateless_call(trainable, non_trainable, x,
+                                                         training=True)  # fmt: skip
+            loss = keras.ops.mean(keras.losses.binary_crossentropy(y, y_pred))
+            return loss, non_trainable
+
+        gradients = jax.value_and_grad(loss_fn, has_aux=True)
+
+        def train(trainable, non_trainable, optimizer, x, y):
+            (loss, non_trainable), grads = gradients(trainable, non_trainable, x, y)
+            trainable, optimizer = model.optimizer.stateless_apply(optimizer, grads, trainable)
+            return loss, trainable, non_trainable, optimizer
+
+        self.function = jax.jit(train, donate_argnums=(0, 1, 2))
+
+    def _variables(self) -> list[list]:
+        model = self.model
+        owners = [model.trainable_variables, model.non_trainable_variables]
+        return owners + ([model.optimizer.variables] if self.mode == "train" else [])
+
+    def __call__(self) -> None:
+        import jax
+
+        if self.state is None:
+            self.state = tuple([v.value for v in vs] for vs in self._variables())
+        if self.mode == "infer":
+            jax.block_until_ready(self.function(*self.state, self.batch.images))
+            return
+        loss, *state = self.function(*self.state, self.batch.images, self.batch.labels)
+        self.state = tuple(state)
+        jax.block_until_ready((loss, self.state))
+
+    def finish(self) -> None:
+        if self.state is None or self.mode == "infer":
+            self.state = None
+            return
+        for variables, values in zip(self._variables(), self.state, strict=True):
+            for variable, value in zip(variables, values, strict=True):
+                variable.assign(value)
+        self.state = None
+
+
+def timed(step: Callable[[], None], count: int) -> list[float]:
+    samples = []
+    for _ in range(count):
+        start = time.perf_counter()
+        step()
+        samples.append(time.perf_counter() - start)
+    return samples
 
 
 def main() -> None:
@@ -28,35 +115,46 @@ def main() -> None:
     parser.add_argument("--mode", default="train", choices=("train", "infer"))
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--json", help="also write the medians and ratios here")
     args = parser.parse_args()
     start_quietly()
 
     config = TimingConfig(args.backbone, args.size, args.batch, args.mode)
     runner = StepRunner(build_for_timing(config), config)
-    real_step = runner.step
-    runner.step = lambda: None
-    loop_cost = statistics.median(runner.timed_steps(100_000))
-    runner.step = real_step
-    runner.timed_steps(3)  # compile and warm up
-
-    x, y = np.asarray(runner.images), np.asarray(runner.labels)
-    call = runner.model.train_on_batch if args.mode == "train" else runner.model.predict_on_batch
-    plain_args = (x, y) if args.mode == "train" else (x,)
-    engine, plain = [], []
-    for _ in range(args.rounds):
-        engine += runner.timed_steps(args.steps)
-        for _ in range(args.steps):
-            start = time.perf_counter()
-            call(*plain_args)
-            plain.append(time.perf_counter() - start)
-    engine_median, plain_median = statistics.median(engine), statistics.median(plain)
-    print(f"{config.key}: {len(engine)} steps each, interleaved in {args.rounds} rounds")
-    print(f"engine loop cost per step (empty step): {loop_cost * 1e9:.0f} ns")
-    print(f"engine median step: {engine_median * 1e3:.2f} ms "
-          f"(sd {statistics.stdev(engine) * 1e3:.2f})")  # fmt: skip
-    print(f"plain train_on_batch loop median: {plain_median * 1e3:.2f} ms "
-          f"(sd {statistics.stdev(plain) * 1e3:.2f})")  # fmt: skip
-    print(f"engine / plain: {engine_median / plain_median:.3f}")
+    loop_cost = statistics.median(timed(lambda: None, 100_000))
+    batch = runner.batch
+    contenders = {"compiled": runner.steps["compiled"], "api": runner.steps["api"],
+                  "keras_loop": KerasLoop(runner.model, args.mode, batch)}  # fmt: skip
+    if keras.backend.backend() == "jax":
+        contenders["jax_stateless"] = JaxStatelessStep(runner.model, args.mode, batch)
+    runner.steps["compiled"].compile()
+    samples: dict[str, list[float]] = {name: [] for name in contenders}
+    names = list(contenders)
+    for round_index in range(args.rounds + 1):  # round 0 compiles and warms up, untimed
+        order = names[round_index % len(names):] + names[: round_index % len(names)]
+        for name in order:
+            step = contenders[name]
+            times = timed(step, args.steps if round_index else 2)
+            step.finish()
+            if round_index:
+                samples[name] += times
+    medians = {name: statistics.median(times) for name, times in samples.items()}
+    report = {
+        "key": config.key,
+        "backend": keras.backend.backend(),
+        "steps_each": args.steps * args.rounds,
+        "engine_loop_ns": loop_cost * 1e9,
+        "median_ms": {name: m * 1e3 for name, m in medians.items()},
+        "sd_ms": {name: statistics.stdev(t) * 1e3 for name, t in samples.items()},
+        "ratio_to_keras_loop": {name: m / medians["keras_loop"] for name, m in medians.items()},
+    }
+    if "jax_stateless" in medians:
+        report["ratio_to_jax_stateless"] = {name: m / medians["jax_stateless"]
+                                            for name, m in medians.items()}  # fmt: skip
+    print(json.dumps(report, indent=1))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(report, handle, indent=1)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from castbench.timing.config import TimingConfig
 from castbench.timing.epoch import measure_epoch
 from castbench.timing.measurement import CompileTime, Measurement, StepSamples
 from castbench.timing.probes import DeviceMemory, ResourceMonitor
-from castbench.timing.steps import make_steps
+from castbench.timing.steps import FixedBatch, make_steps
 
 clock = time.perf_counter
 
@@ -80,7 +80,8 @@ class StepRunner:
             self.global_batch = config.batch_size * self.replicas
             self.steps: dict[str, Any] = {"compiled": _PlainStep(step)}
         else:
-            self.steps = make_steps(model, config, seed)
+            self.batch = FixedBatch.random(config, seed)
+            self.steps = make_steps(model, config, self.batch)
         kind = config.step if config.step in self.steps else next(iter(self.steps))
         self.step: Callable[[], Any] = self.steps[kind]
 

@@ -24,10 +24,9 @@ from castbench.timing.steps.base import STEP_KINDS, FixedBatch, Step
 __all__ = ["STEP_KINDS", "FixedBatch", "Step", "make_steps"]
 
 
-def make_steps(model: keras.Model, config: TimingConfig, seed: int = 0) -> dict[str, Step]:
-    """The compiled and API steps of ``model`` for ``config``, on one fixed random batch, in
-    the order they are measured (compiled first: it owns the one compile)."""
-    batch = FixedBatch.random(config, seed)
+def make_steps(model: keras.Model, config: TimingConfig, batch: FixedBatch) -> dict[str, Step]:
+    """The compiled and API steps of ``model`` for ``config`` on ``batch``, in the order they
+    are measured (compiled first: it owns the one compile)."""
     backend = keras.backend.backend()
     compiled: Any
     if backend == "jax":
