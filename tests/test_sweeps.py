@@ -1,4 +1,4 @@
-"""Sweeps that survive: worker processes, crashes and hangs, OOM retry, resume after SIGKILL,
+"""Sweeps that survive: a process pool, crashes and hangs, OOM retry, resume after SIGKILL,
 the results-folder lock, shards and merge."""
 
 import json
@@ -14,7 +14,7 @@ import pytest
 from castbench.cli import main
 from castbench.errors import UsageError
 from castbench.results import ResultsFolder, read_rows
-from castbench.timing import isolation, shard
+from castbench.timing import pool, schedule, shard, worker
 from castbench.timing.config import TimingConfig, build_matrix
 
 TINY = ["--backbones", "mobilenetv2", "--size", "32", "--steps", "2", "--warmup", "1"]
@@ -24,14 +24,14 @@ def tiny_infer(*batches):
     return [TimingConfig("mobilenetv2", 32, b, "infer", steps=2, warmup=1) for b in batches]
 
 
-# ------------------------------------------------------------------ isolation in workers
+# --------------------------------------------------------------- isolation in a pool
 
 WORKER_SWEEP = textwrap.dedent(
     """
     import json, sys
     from castbench.results import ResultsFolder
     from castbench.timing.config import build_matrix
-    from castbench.timing.isolation import run_isolated
+    from castbench.timing.pool import run_isolated
 
     configs = build_matrix(["mobilenetv2"], [1, 2, 3, 4], ["infer"], 32, steps=2, warmup=1)
     environments = []
@@ -44,9 +44,9 @@ WORKER_SWEEP = textwrap.dedent(
 
 
 def test_a_crash_an_exception_and_a_hang_each_cost_one_row_and_the_sweep_completes(tmp_path):
-    # one model group of four; the worker SIGKILLs itself before bs 1, raises before bs 2 and
-    # hangs before bs 4: each time a fresh worker carries on with the rest of the group
-    env = {**os.environ, isolation.FAULT_ENV: "crash:|1|infer,raise:|2|infer,hang:|4|infer"}
+    # one model group of four; the process SIGKILLs itself before bs 1, raises before bs 2 and
+    # hangs before bs 4: each time a fresh process carries on with the rest of the group
+    env = {**os.environ, worker.FAULT_ENV: "crash:|1|infer,raise:|2|infer,hang:|4|infer"}
     done = subprocess.run([sys.executable, "-c", WORKER_SWEEP, str(tmp_path)], env=env,
                           capture_output=True, text=True, timeout=240)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
@@ -57,12 +57,12 @@ def test_a_crash_an_exception_and_a_hang_each_cost_one_row_and_the_sweep_complet
     assert [rows[b]["status"] for b in (1, 2, 3, 4)] == ["error", "error", "ok", "error"], [
         rows[b]["error"] for b in (1, 2, 3, 4)
     ]
-    assert rows[1]["status"] == "error" and rows[1]["error"] == "worker killed by SIGKILL"
+    assert rows[1]["status"] == "error" and rows[1]["error"] == "process killed by SIGKILL"
     assert rows[2]["status"] == "error"
-    assert rows[2]["error"].startswith("worker exited with status 1: RuntimeError: injected")
+    assert rows[2]["error"].startswith("process exited with status 1: RuntimeError: injected")
     assert rows[3]["status"] == "ok" and len(rows[3]["samples_s"]) == 2
     assert rows[4]["error"] == "timed out after 30 s"
-    # a failed worker's stderr is kept beside the rows
+    # a failed process's stderr is kept beside the rows
     raised = (tmp_path / "logs" / "MobileNetV2_32_2_infer_float32_auto_gap.log").read_text()
     assert "Traceback" in raised and "RuntimeError: injected fault" in raised
     assert len(list((tmp_path / "logs").glob("*.log"))) == 3
@@ -70,13 +70,13 @@ def test_a_crash_an_exception_and_a_hang_each_cost_one_row_and_the_sweep_complet
     assert all(row["backend"] == "tensorflow" for row in rows.values())
 
 
-def test_a_worker_does_not_outlive_a_killed_parent(tmp_path):
+def test_a_pool_process_does_not_outlive_a_killed_parent(tmp_path):
     psutil = pytest.importorskip("psutil")
     script = (
         "import sys\n"
         "from castbench.results import ResultsFolder\n"
         "from castbench.timing.config import build_matrix\n"
-        "from castbench.timing.isolation import run_isolated\n"
+        "from castbench.timing.pool import run_isolated\n"
         "configs = build_matrix(['mobilenetv2'], [2], ['infer'], 32)\n"
         "run_isolated(configs, ResultsFolder(sys.argv[1]))"
     )
@@ -86,27 +86,27 @@ def test_a_worker_does_not_outlive_a_killed_parent(tmp_path):
         deadline = time.monotonic() + 60
         while not psutil.Process(parent.pid).children() and time.monotonic() < deadline:
             time.sleep(0.05)
-        worker = psutil.Process(parent.pid).children()[0]
+        child = psutil.Process(parent.pid).children()[0]
     finally:
         parent.kill()
         parent.wait()
-    worker.wait(timeout=30)  # the worker sees its stdin close and exits
+    child.wait(timeout=30)  # the process sees its stdin close and exits
 
 
-def test_worker_death_reasons_are_classified():
-    assert isolation._death_reason(-9, "", None, 99.0) == (
-        "oom", "worker killed by SIGKILL (out of memory: the kernel's OOM killer)",
+def test_pool_process_death_reasons_are_classified():
+    assert pool._death_reason(-9, "", None, 99.0) == (
+        "oom", "process killed by SIGKILL (out of memory: the kernel's OOM killer)",
     )  # fmt: skip
-    assert isolation._death_reason(-9, "", None, 10.0) == ("error", "worker killed by SIGKILL")
-    assert isolation._death_reason(1, "MemoryError: no room", None, 0)[0] == "oom"
-    status, message = isolation._death_reason(-11, "Fatal Python error", None, 0)
-    assert status == "error" and message == "worker killed by SIGSEGV: Fatal Python error"
+    assert pool._death_reason(-9, "", None, 10.0) == ("error", "process killed by SIGKILL")
+    assert pool._death_reason(1, "MemoryError: no room", None, 0)[0] == "oom"
+    status, message = pool._death_reason(-11, "Fatal Python error", None, 0)
+    assert status == "error" and message == "process killed by SIGSEGV: Fatal Python error"
 
 
 def test_partition_keeps_model_groups_or_splits_per_configuration():
     configs = build_matrix(["mobilenetv2", "vgg16"], [2, 4], ["train", "infer"], 32)
-    assert [len(b) for b in isolation.partition(configs, "group")] == [4, 4]
-    assert [len(b) for b in isolation.partition(configs, "config")] == [1] * 8
+    assert [len(b) for b in schedule.partition(configs, "group")] == [4, 4]
+    assert [len(b) for b in schedule.partition(configs, "config")] == [1] * 8
 
 
 def test_oom_retries_at_half_the_batch_and_records_it(tmp_path, monkeypatch):
@@ -182,7 +182,7 @@ def test_a_locked_results_folder_is_refused_with_exit_2(tmp_path, capsys):
         (["--shard", "3/2"], "--shard"),
         (["--shard", "two"], "--shard"),
         (["--shard", "0/2"], "--shard"),
-        (["--timeout", "5", "--isolate", "none"], "--timeout needs worker"),
+        (["--timeout", "5", "--isolate", "none"], "--timeout needs separate"),
     ],
 )
 def test_bad_sweep_options_exit_2_before_measuring(tmp_path, extra, message, capsys):

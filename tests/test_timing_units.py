@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 
 from castbench.errors import UsageError
-from castbench.results import ResultsFolder, complete_row, read_rows
+from castbench.results import ResultsFolder, complete_row, read_rows, row_header
 from castbench.timing.config import SEED_TRAIN_IMAGES, TimingConfig, build_matrix
 from castbench.timing.engine import classify_failure
-from castbench.timing.isolation import config_fields
 from castbench.timing.stats import percentile, summarize
 
 
@@ -51,7 +50,7 @@ def test_a_frozen_backbone_is_another_model_and_another_row():
     frozen = TimingConfig("MobileNetV2", 64, 2, trainable="head")
     assert frozen.model_key != full.model_key and frozen.key != full.key
     assert full.key == "MobileNetV2|64|2|train|float32|auto|gap"  # full training keys unchanged
-    assert config_fields(frozen, "cpu", "tensorflow")["trainable"] == "head"
+    assert row_header(frozen, "cpu", "tensorflow")["trainable"] == "head"
 
 
 def test_matrix_order_lets_one_model_serve_a_backbone():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import asdict, dataclass
 
@@ -15,6 +16,11 @@ STRATEGIES = ("default", "mirrored", "multiworker")
 # The seed's 6,633 training images less ImageDataGenerator's validation_split=0.2, which it
 # takes per class as int(n * 0.2): def_front 3,758 -> 3,007, ok_front 2,875 -> 2,300.
 SEED_TRAIN_IMAGES = 5_307
+
+
+def steps_per_epoch(n_train: int, global_batch: int) -> int:
+    """Steps in one epoch: every image once, the last batch partial (the seed divided twice)."""
+    return math.ceil(n_train / global_batch)
 
 
 @dataclass(frozen=True)
@@ -76,7 +82,7 @@ class TimingConfig:
     @property
     def steps_per_epoch(self) -> int:
         """Steps per epoch at the global batch, where the replica count is known up front."""
-        return math.ceil(self.n_train / (self.batch_size * self.known_replicas))
+        return steps_per_epoch(self.n_train, self.batch_size * self.known_replicas)
 
     @property
     def known_replicas(self) -> int:
@@ -110,6 +116,11 @@ class TimingConfig:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def model_groups(configs: list[TimingConfig]) -> list[list[TimingConfig]]:
+    """Runs of consecutive configurations that share one built model (the same ``model_key``)."""
+    return [list(group) for _, group in itertools.groupby(configs, key=lambda c: c.model_key)]
 
 
 def build_matrix(

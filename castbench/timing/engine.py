@@ -8,7 +8,6 @@ exactly the same step.
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,9 +15,10 @@ from typing import Any
 import keras
 import numpy as np
 
+from castbench.errors import classify_failure  # noqa: F401  (imported from here too)
 from castbench.models import build_model, compile_for_training
 from castbench.spec import ModelSpec
-from castbench.timing.config import TimingConfig
+from castbench.timing.config import TimingConfig, steps_per_epoch
 from castbench.timing.epoch import measure_epoch
 from castbench.timing.probes import ResourceMonitor
 from castbench.timing.stats import summarize
@@ -34,7 +34,7 @@ def build_for_timing(config: TimingConfig) -> keras.Model:
     its ``tf.distribute`` strategy's scope, for a strategy other than ``default``)."""
     scope = contextlib.nullcontext()
     if config.strategy != "default":
-        from castbench.timing.distributed import strategy_for
+        from castbench.timing.distributed.strategy import strategy_for
 
         scope = strategy_for(config).scope()
     previous = keras.config.dtype_policy()
@@ -76,7 +76,7 @@ class StepRunner:
         self.replicas = 1
         self.global_batch = config.batch_size
         if config.strategy != "default":
-            from castbench.timing.distributed import distributed_step
+            from castbench.timing.distributed.step import distributed_step
 
             self.step, self.replicas = distributed_step(model, config, seed)
             self.global_batch = config.batch_size * self.replicas
@@ -117,7 +117,7 @@ def measure(runner: StepRunner, gflops_per_image: float | None = None) -> dict[s
     stats = summarize(samples)
     median = stats["step_s_median"]
     global_batch = getattr(runner, "global_batch", config.batch_size)
-    steps_per_epoch = math.ceil(config.n_train / global_batch)  # an epoch at the global batch
+    epoch_steps = steps_per_epoch(config.n_train, global_batch)  # at the global batch
     fields: dict[str, Any] = {
         **stats,
         "first_step_s": warmup[0],
@@ -126,8 +126,8 @@ def measure(runner: StepRunner, gflops_per_image: float | None = None) -> dict[s
         "warmup_s": warmup,
         "samples_s": samples,
         "images_per_s": global_batch / median,
-        "steps_per_epoch": steps_per_epoch,
-        "epoch_s": steps_per_epoch * median,
+        "steps_per_epoch": epoch_steps,
+        "epoch_s": epoch_steps * median,
         # what Keras resolved "auto" to (and whether it honoured True), not what was asked
         "jit_compile": bool(getattr(runner.model, "jit_compile", False)),
         "strategy": config.strategy,
@@ -146,12 +146,3 @@ def measure(runner: StepRunner, gflops_per_image: float | None = None) -> dict[s
         factor = TRAIN_FLOPS_PER_FORWARD if config.mode == "train" else 1.0
         fields["achieved_gflops_per_s"] = gflops_per_image * factor * global_batch / median
     return fields
-
-
-def classify_failure(exc: BaseException) -> tuple[str, str]:
-    """(status, first line of the message): ``oom`` for out-of-memory, else ``error``."""
-    text = f"{type(exc).__name__}: {exc}"
-    first_line = text.strip().splitlines()[0][:300]
-    markers = ("ResourceExhausted", "RESOURCE_EXHAUSTED", "Out of memory", "OutOfMemory",
-               "out of memory", "MemoryError", "OOM")  # fmt: skip
-    return ("oom" if any(m in text for m in markers) else "error"), first_line
