@@ -138,6 +138,13 @@ def test_oom_retries_at_half_the_batch_and_records_it(tmp_path, monkeypatch):
 # ---------------------------------------------------------------------- resume and lock
 
 
+def _has_rows(folder) -> bool:
+    try:
+        return bool(read_rows(folder))
+    except UsageError:  # not written yet
+        return False
+
+
 def test_a_sweep_killed_with_sigkill_resumes_with_every_configuration_once(tmp_path):
     out = tmp_path / "run"
     argv = ["timing", *TINY, "--mode", "infer", "--batch", "1", "2", "3", "4", "5", "6",
@@ -146,7 +153,8 @@ def test_a_sweep_killed_with_sigkill_resumes_with_every_configuration_once(tmp_p
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         deadline = time.monotonic() + 180
-        while not (out / "timing.json").exists() and time.monotonic() < deadline:
+        # the folder is written (empty) before the first measurement; kill after a row
+        while not _has_rows(out) and time.monotonic() < deadline:
             time.sleep(0.02)
         os.kill(proc.pid, signal.SIGKILL)
     finally:
@@ -289,3 +297,71 @@ def test_merge_refuses_conflicts_and_mixed_environments_unless_told(tmp_path, ca
     # the same folder twice has identical rows: no conflict
     assert main(["merge", str(a), str(a), "--out", str(tmp_path / "m5")]) == 0
     assert main(["merge", str(a), str(tmp_path / "nowhere"), "--out", str(tmp_path / "m6")]) == 2
+
+
+PARENT_OF_AN_EMPTY_SHARD = textwrap.dedent(
+    """
+    import json, sys
+    from castbench.cli import main
+    code = main(["timing", "--backbones", "mobilenetv2", "resnet50", "--size", "32", "--batch",
+                 "2", "--shard", "3/3", "--no-plots", "--out", sys.argv[1]])
+    print(json.dumps({"code": code, "frameworks": sorted(
+        name for name in ("tensorflow", "keras", "jax", "torch") if name in sys.modules)}))
+    """
+)
+
+
+def test_an_empty_shard_leaves_an_empty_results_folder_that_merge_accepts(
+    tmp_path, fake_measurement, capsys
+):
+    # two model groups in three shards: shard 2/3 has one group, shard 3/3 none
+    base = ["timing", "--backbones", "mobilenetv2", "resnet50", "--size", "32", "--batch", "2",
+            "--isolate", "none", "--no-plots"]  # fmt: skip
+    assert main([*base, "--shard", "1/3", "--out", str(tmp_path / "s1")]) == 0
+    assert main([*base, "--shard", "2/3", "--out", str(tmp_path / "s2")]) == 0
+    # the empty shard runs as the CLI does, in its own interpreter: it exits 0, says why, and
+    # (isolated by default) loads no framework in the parent
+    done = subprocess.run([sys.executable, "-c", PARENT_OF_AN_EMPTY_SHARD, str(tmp_path / "s3")],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"code": 0, "frameworks": []}
+    assert "shard 3/3 is empty" in done.stderr
+    assert read_rows(tmp_path / "s3") == []
+    assert json.loads((tmp_path / "s3" / "run.json").read_text())["shard_keys"] == []
+    capsys.readouterr()
+    shards = [str(tmp_path / name) for name in ("s1", "s2", "s3")]
+    assert main(["merge", *shards, "--out", str(tmp_path / "merged")]) == 0
+    assert len(read_rows(tmp_path / "merged")) == 4
+    assert "not measured" not in capsys.readouterr().out
+    merged = json.loads((tmp_path / "merged" / "run.json").read_text())
+    assert [entry["command"].split()[-1] for entry in merged["invocations"]] == [
+        str(tmp_path / name) for name in ("s1", "s2", "s3")
+    ]
+
+
+def test_resume_keeps_every_invocation_and_refuses_another_environment(
+    tmp_path, fake_measurement, capsys
+):
+    out = tmp_path / "run"
+    base = [*TINY, "--mode", "infer", "--isolate", "none", "--no-plots", "--out", str(out)]
+    assert main(["timing", *base, "--batch", "2"]) == 0
+    first = json.loads((out / "run.json").read_text())
+    assert main(["timing", *base, "--batch", "2", "4", "--resume"]) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert [entry["command"] for entry in run["invocations"]] == [
+        first["command"], first["command"] + " 4 --resume"
+    ]  # fmt: skip
+    assert run["invocations"][0] == first["invocations"][0]  # nothing of the first is lost
+    assert run["started_at"] == first["started_at"] and run["command"] == first["command"]
+    assert all(entry["environment"]["device"] for entry in run["invocations"])
+    assert len(run["matrix"]) == 2 and len(read_rows(out)) == 2
+    capsys.readouterr()
+
+    # rows from another Keras version (known before anything starts) or another device (known
+    # once the framework is up) are not added to this folder
+    for field, value in (("keras", "2.0.0"), ("device", "gpu:Imaginary")):
+        (out / "run.json").write_text(json.dumps({**run, field: value}))
+        assert main(["timing", *base, "--batch", "2", "4", "8", "--resume"]) == 2
+        error = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress lines
+        assert error.startswith("castbench: error: cannot --resume: "), error
+        assert f"{field} {value!r} in {out}" in error
+        assert len(read_rows(out)) == 2
