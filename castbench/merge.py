@@ -15,7 +15,7 @@ from typing import Any
 
 from castbench import environment
 from castbench.errors import UsageError
-from castbench.results import ResultsFolder, read_rows, read_run_metadata
+from castbench.results import ResultsFolder, invocations, read_rows, read_run_metadata
 
 
 @dataclass
@@ -74,7 +74,7 @@ def merge(
         target.flush()  # shards that were all empty still make a results folder
         target.write_run_metadata({
             **loaded[0][2],
-            "invocations": [entry for _, _, m in loaded for entry in m.get("invocations") or []],
+            "invocations": [entry for _, _, m in loaded for entry in invocations(m)],
             "merged_from": report.sources,
             "shards": [m.get("shard") for _, _, m in loaded],
             "matrix": announced,

@@ -223,8 +223,8 @@ class ResultsFolder:
         later one (``--resume``) adds configurations to the matrix but replaces nothing.
         """
         previous = self.run_metadata()
-        history = previous.pop("invocations", None) or _first_invocation(previous)
-        metadata = {**run_fields, **previous, "invocations": [*history, invocation]}
+        history = [*invocations(previous), invocation]
+        metadata = {**run_fields, **previous, "invocations": history}
         for name in MATRIX_FIELDS:
             keys = [*(previous.get(name) or []), *(run_fields.get(name) or [])]
             metadata[name] = list(dict.fromkeys(keys)) if keys else run_fields.get(name)
@@ -234,10 +234,10 @@ class ResultsFolder:
         """Add what only a measuring process knows (device, versions) to the latest invocation,
         and to the run's fields where they were not known yet."""
         metadata = self.run_metadata()
-        invocations = metadata.get("invocations") or [{}]
-        invocations[-1].setdefault("environment", {}).update(summary)
+        history = invocations(metadata) or [{}]
+        history[-1].setdefault("environment", {}).update(summary)
         known = {k: v for k, v in metadata.items() if v is not None}
-        self.write_run_metadata({**environment, **known, "invocations": invocations})
+        self.write_run_metadata({**environment, **known, "invocations": history})
 
     def flush(self) -> None:
         """Write the rows files (also for a folder without rows: it is a results folder)."""
@@ -247,8 +247,10 @@ class ResultsFolder:
         atomic_write_text(self.path / CSV_FILE, csv_text(rows, COLUMNS))
 
 
-def _first_invocation(metadata: dict[str, Any]) -> list[dict[str, Any]]:
-    """The history of a run.json written before invocations were kept: its one invocation."""
+def invocations(metadata: dict[str, Any]) -> list[dict[str, Any]]:
+    """The invocation history of a run.json; one written before histories were kept has one."""
+    if metadata.get("invocations"):
+        return list(metadata["invocations"])
     if not metadata.get("command"):
         return []
     return [{"command": metadata["command"], "started_at": metadata.get("started_at")}]

@@ -37,8 +37,8 @@ WORKER_SWEEP = textwrap.dedent(
     environments = []
     run_isolated(configs, ResultsFolder(sys.argv[1]), isolate="group", timeout=30,
                  on_environment=environments.append)
-    print(json.dumps({"tensorflow_in_parent": "tensorflow" in sys.modules,
-                      "environments": len(environments)}))
+    frameworks = [m for m in ("tensorflow", "keras", "jax", "torch") if m in sys.modules]
+    print(json.dumps({"frameworks_in_parent": frameworks, "environments": len(environments)}))
     """
 )
 
@@ -51,7 +51,7 @@ def test_a_crash_an_exception_and_a_hang_each_cost_one_row_and_the_sweep_complet
                           capture_output=True, text=True, timeout=240)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])
-    assert summary == {"tensorflow_in_parent": False, "environments": 1}
+    assert summary == {"frameworks_in_parent": [], "environments": 1}
     rows = {row["batch_size"]: row for row in read_rows(tmp_path)}
     assert sorted(rows) == [1, 2, 3, 4], done.stderr[-2000:]
     assert [rows[b]["status"] for b in (1, 2, 3, 4)] == ["error", "error", "ok", "error"], [

@@ -165,3 +165,19 @@ def test_upgrades_run_in_order_and_a_newer_schema_is_refused(tmp_path, monkeypat
     with pytest.raises(UsageError, match="newer than this castbench reads") as raised:
         read_rows(tmp_path)
     assert "\n" not in str(raised.value)
+
+
+def test_a_resumed_version_1_run_keeps_its_first_invocation(tmp_path):
+    from castbench.results import read_run_metadata
+
+    first = {"command": "castbench timing --batch 2", "started_at": "2026-01-01T00:00:00+00:00"}
+    legacy = {"schema": "castbench.timing", "version": 1, "matrix": ["k2"], **first}
+    (tmp_path / "run.json").write_text(json.dumps(legacy))
+    again = {"command": "castbench timing --batch 2 4 --resume", "started_at": "later"}
+    ResultsFolder(tmp_path).start_invocation({**again, "environment": {}},
+                                             {**again, "matrix": ["k2", "k4"]})  # fmt: skip
+    metadata = read_run_metadata(tmp_path)
+    assert [entry["command"] for entry in metadata["invocations"]] == [
+        first["command"], again["command"]
+    ]  # fmt: skip
+    assert {k: metadata[k] for k in first} == first and metadata["matrix"] == ["k2", "k4"]
