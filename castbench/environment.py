@@ -1,4 +1,6 @@
-"""Environment metadata, written once per run: versions, CPU, GPU, driver, commit, command."""
+"""Environment metadata of a run: versions, CPU, GPU, driver, commit, command; the light part a
+process can give without loading a framework, the full part a measuring process adds; and the
+check that two runs' rows come from the same environment."""
 
 from __future__ import annotations
 
@@ -15,6 +17,13 @@ from typing import Any
 import psutil
 
 from castbench import __version__
+from castbench.runtime import keras_backend_name
+
+# Rows measured under different values of these are not comparable (merge, --resume).
+ENVIRONMENT_FIELDS = ("backend", "device", "castbench", "keras")
+# What each invocation of a run records about where it ran (run.json's ``invocations``).
+SUMMARY_FIELDS = ("castbench", "commit", "host", "python", "keras", "backend", "backend_version",
+                  "device", "load_avg_1m_at_start")  # fmt: skip
 
 
 def _version(package: str) -> str | None:
@@ -106,10 +115,10 @@ def git_commit() -> str | None:
     return f"{commit}+dirty" if commit and dirty else (commit or None)
 
 
-def collect(argv: list[str]) -> dict[str, Any]:
-    import keras
-
-    backend = keras.backend.backend()
+def light_metadata(argv: list[str]) -> dict[str, Any]:
+    """Run metadata known without importing Keras or a backend (versions come from the installed
+    packages' metadata); a measuring process adds the device with :func:`collect`."""
+    backend = keras_backend_name()
     return {
         "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": shlex.join(["castbench", *argv]),
@@ -128,6 +137,42 @@ def collect(argv: list[str]) -> dict[str, Any]:
             {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend, backend)
         ),  # fmt: skip
         "numpy": _version("numpy"),
-        "device": device_name(),
-        "gpus": gpu_info(),
     }
+
+
+def collect(argv: list[str]) -> dict[str, Any]:
+    """The full metadata: the light part, then the device and GPUs (imports Keras)."""
+    return {**light_metadata(argv), "device": device_name(), "gpus": gpu_info()}
+
+
+def summary(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The fields of ``metadata`` an invocation records about where it ran."""
+    return {name: metadata[name] for name in SUMMARY_FIELDS if metadata.get(name) is not None}
+
+
+def invocation(metadata: dict[str, Any]) -> dict[str, Any]:
+    """One entry of run.json's ``invocations``: command line, start time, environment."""
+    return {"command": metadata.get("command"), "started_at": metadata.get("started_at"),
+            "environment": summary(metadata)}  # fmt: skip
+
+
+def recorded(metadata: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The environment a results folder records: from its run.json, else from its rows."""
+    env = {name: metadata.get(name) for name in ENVIRONMENT_FIELDS}
+    for name in ("backend", "device"):
+        if env[name] is None:
+            values = {row.get(name) for row in rows if row.get(name)}
+            env[name] = values.pop() if len(values) == 1 else None
+    return env
+
+
+def mismatches(first: dict[str, Any], second: dict[str, Any], where_first: str,
+               where_second: str) -> list[str]:  # fmt: skip
+    """One phrase per environment field known on both sides that differs; empty when the
+    rows of the two are comparable."""
+    return [
+        f"{name} {first.get(name)!r} in {where_first} but {second.get(name)!r} in {where_second}"
+        for name in ENVIRONMENT_FIELDS
+        if first.get(name) is not None and second.get(name) is not None
+        and first[name] != second[name]
+    ]  # fmt: skip

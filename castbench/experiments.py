@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from castbench import backbones, metrics
-from castbench.errors import UsageError
+from castbench.errors import UsageError, classify_failure
 from castbench.files import atomic_write_text, csv_text
 from castbench.spec import ModelSpec
 from castbench.training import (
@@ -462,7 +462,7 @@ def run_experiment(
         except UsageError:
             raise
         except Exception as exc:  # one failed row must not lose the others
-            message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            message = classify_failure(exc)[1]
             log(f"  row {row.key} failed: {message}")
             new = [_error_row(experiment, row, config, message)]
         else:

@@ -1,22 +1,21 @@
 """Join timing results folders (shards of one matrix, or runs resumed elsewhere) into one.
 
-Refuses folders from different environments (schema version, Keras backend, device, castbench
-version) unless told to allow it, refuses a configuration measured twice with different results
-unless ``prefer="newest"``, and lists the configurations of the announced matrix (``matrix`` in
-each shard's ``run.json``) that no folder measured.
+Refuses folders from different environments (Keras backend and version, device, castbench
+version; the check a ``--resume`` run makes too) unless told to allow it, refuses a
+configuration measured twice with different results unless ``prefer="newest"``, and lists the
+configurations of the announced matrix (``matrix`` in each shard's ``run.json``) that no folder
+measured. The merged ``run.json`` keeps every source's invocations.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from castbench import environment
 from castbench.errors import UsageError
-from castbench.results import RUN_FILE, ResultsFolder, read_rows
-
-ENVIRONMENT_FIELDS = ("backend", "device", "castbench")
+from castbench.results import ResultsFolder, invocations, read_rows, read_run_metadata
 
 
 @dataclass
@@ -29,31 +28,14 @@ class MergeReport:
     warnings: list[str] = field(default_factory=list)
 
 
-def _run_metadata(folder: Path) -> dict[str, Any]:
-    path = folder / RUN_FILE
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"unreadable run metadata {path}: {exc}") from None
-
-
-def _environment(metadata: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Backend, device and castbench version: from run.json, else from the rows."""
-    env = {name: metadata.get(name) for name in ENVIRONMENT_FIELDS}
-    for name in ("backend", "device"):
-        if env[name] is None:
-            values = {row.get(name) for row in rows if row.get(name)}
-            env[name] = values.pop() if len(values) == 1 else None
-    return env
-
-
 def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
     ignore = {"measured_at"}
     return {k: v for k, v in a.items() if k not in ignore} == {
         k: v for k, v in b.items() if k not in ignore
     }
+
+
+Loaded = list[tuple[Path, list[dict[str, Any]], dict[str, Any]]]  # (folder, rows, run.json)
 
 
 def merge(
@@ -71,32 +53,62 @@ def merge(
     out = Path(out)
     if any(folder.resolve() == out.resolve() for folder in folders):
         raise UsageError(f"--out {out} is one of the folders being merged; choose a new folder")
-    loaded = []
-    for folder in folders:
-        rows = read_rows(folder)  # a clear error for missing, unreadable, foreign schema
-        metadata = _run_metadata(folder)
-        loaded.append((folder, rows, metadata, _environment(metadata, rows)))
-
+    # read_rows: a clear error for a missing, unreadable or foreign folder
+    loaded = [(folder, read_rows(folder), read_run_metadata(folder)) for folder in folders]
     report = MergeReport(out=out, rows=0, sources=[str(f) for f in folders])
-    first_folder, _, _, first_env = loaded[0]
-    for folder, _, _, env in loaded[1:]:
-        differ = [
-            f"{name} {first_env[name]!r} in {first_folder} but {env[name]!r} in {folder}"
-            for name in ENVIRONMENT_FIELDS
-            if first_env[name] is not None and env[name] is not None
-            and first_env[name] != env[name]
-        ]  # fmt: skip
+    report.warnings = _environment_warnings(loaded, allow_mixed)
+    merged = _join_rows(loaded, prefer, report)
+    announced = list(dict.fromkeys(
+        key for _, rows, metadata in loaded
+        for key in [*(metadata.get("matrix") or []), *(row["key"] for row in rows)]
+    ))  # fmt: skip
+    report.gaps = [key for key in announced if key not in merged]
+    order = {key: i for i, key in enumerate(announced)}
+
+    target = ResultsFolder(out)
+    with target.locked():
+        if target.rows:
+            raise UsageError(f"{out} already holds results; merge into a new folder")
+        for key in sorted(merged, key=lambda k: order.get(k, len(order))):
+            target.add(merged[key])
+        target.flush()  # shards that were all empty still make a results folder
+        target.write_run_metadata({
+            **loaded[0][2],
+            "invocations": [entry for _, _, m in loaded for entry in invocations(m)],
+            "merged_from": report.sources,
+            "shards": [m.get("shard") for _, _, m in loaded],
+            "matrix": announced,
+            "gaps": report.gaps,
+            "shard": None,
+            "shard_keys": None,
+        })  # fmt: skip
+    report.rows = len(merged)
+    return report
+
+
+def _environment_warnings(loaded: Loaded, allow_mixed: bool) -> list[str]:
+    """Refuse folders from different environments, or (``allow_mixed``) warn about them."""
+    first_folder, first_rows, first_metadata = loaded[0]
+    first_env = environment.recorded(first_metadata, first_rows)
+    warnings = []
+    for folder, rows, metadata in loaded[1:]:
+        env = environment.recorded(metadata, rows)
+        differ = environment.mismatches(first_env, env, str(first_folder), str(folder))
         if differ and not allow_mixed:
             raise UsageError(
                 "results come from different environments: " + "; ".join(differ)
                 + " (pass --allow-mixed to merge them anyway)"
             )  # fmt: skip
-        report.warnings.extend(f"mixed environments: {line}" for line in differ)
+        warnings.extend(f"mixed environments: {line}" for line in differ)
+    return warnings
 
+
+def _join_rows(loaded: Loaded, prefer: str | None, report: MergeReport) -> dict[str, dict]:
+    """Every folder's rows by key; a key measured differently twice is a conflict."""
     merged: dict[str, dict[str, Any]] = {}
     origin: dict[str, Path] = {}
     conflicts = []
-    for folder, rows, _, _ in loaded:
+    for folder, rows, _ in loaded:
         for row in rows:
             key = row["key"]
             if key not in merged or _same(merged[key], row):
@@ -117,30 +129,4 @@ def merge(
             f"{len(conflicts)} configuration(s) measured differently in more than one folder: "
             f"{shown}. Pass --prefer newest to keep the most recent measurement"
         )
-
-    announced: list[str] = []
-    for _, rows, metadata, _ in loaded:
-        for key in [*(metadata.get("matrix") or []), *(row["key"] for row in rows)]:
-            if key not in announced:
-                announced.append(key)
-    report.gaps = [key for key in announced if key not in merged]
-    order = {key: i for i, key in enumerate(announced)}
-
-    target = ResultsFolder(out)
-    with target.locked():
-        if target.rows:
-            raise UsageError(f"{out} already holds results; merge into a new folder")
-        for key in sorted(merged, key=lambda k: order.get(k, len(order))):
-            target.add(merged[key])
-        first_metadata = loaded[0][2]
-        target.write_run_metadata({
-            **{k: v for k, v in first_metadata.items() if k not in ("schema", "version")},
-            "merged_from": report.sources,
-            "shards": [m.get("shard") for _, _, m, _ in loaded],
-            "matrix": announced,
-            "gaps": report.gaps,
-            "shard": None,
-            "shard_keys": None,
-        })  # fmt: skip
-    report.rows = len(merged)
-    return report
+    return merged

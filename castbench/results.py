@@ -1,8 +1,10 @@
 """One versioned results schema for timing runs: ``timing.json`` (rows with their step
-samples), ``timing.csv`` (the same rows, flat) and ``run.json`` (environment, written once).
+samples), ``timing.csv`` (the same rows, flat) and ``run.json`` (the run's environment and the
+history of the invocations that wrote the folder).
 
 Every row is written as soon as it is measured, by replacing the files atomically, so an
-interrupted run leaves a readable folder with every finished row.
+interrupted run leaves a readable folder with every finished row. Folders written by an older
+castbench are read through :data:`UPGRADES`, one schema version at a time.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import datetime as dt
 import fcntl
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,12 +26,14 @@ if TYPE_CHECKING:
     from castbench.timing.measurement import Measurement
 
 SCHEMA = "castbench.timing"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 ROWS_FILE = "timing.json"
 CSV_FILE = "timing.csv"
 RUN_FILE = "run.json"
 LOCK_FILE = ".lock"
-STATUSES = ("ok", "oom", "error", "skipped")
+STATUSES = ("ok", "oom", "error")
+# Kept in run.json for each invocation, and joined (not replaced) by a --resume run.
+MATRIX_FIELDS = ("matrix", "shard_keys")
 
 # CSV column order; every row carries these keys (None where not measured).
 COLUMNS = (
@@ -130,23 +134,86 @@ def measured_row(header: dict[str, Any], measurement: Measurement) -> dict[str, 
     return row
 
 
+def upgrade_v1(payload: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 -> 2: the schema version's key is ``schema_version`` (it was ``version``), as
+    in castbench's training and experiment files; rows gain the step kinds."""
+    upgraded = {name: value for name, value in payload.items() if name != "version"}
+    upgraded["schema_version"] = 2
+    if "rows" in upgraded:
+        upgraded["rows"] = [_row_v1_to_v2(row) for row in upgraded["rows"]]
+    return upgraded
+
+
+_V1_JIT = {"auto": None, "jit": True, "nojit": False}
+
+
+def _row_v1_to_v2(row: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 timed ``train_on_batch`` / ``predict_on_batch``, which is the API step: its
+    rows say so, in their key too, so they never pair with a compiled-step row. Its
+    ``jit_compile`` held what Keras resolved in ok rows; version 2 keeps that as
+    ``jit_resolved`` and ``jit_compile`` is what was asked (read from the key).
+    ``peak_gpu_mem_mb`` was NVML's used memory, now named for what it is."""
+    row = dict(row)
+    fields = row["key"].split("|")
+    row["jit_resolved"] = row.get("jit_compile") if row.get("status") == "ok" else None
+    row["jit_compile"] = _V1_JIT.get(fields[5]) if len(fields) > 5 else row.get("jit_compile")
+    row["key"] = row["key"] + "|step-api"
+    row["step"] = "api"
+    if row.get("status") == "ok":
+        row["api_step_s_median"] = row.get("step_s_median")
+    row["nvml_gpu_mem_used_mb"] = row.pop("peak_gpu_mem_mb", None)
+    return row
+
+
+# version -> the function that turns a file of that version into the next one
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: upgrade_v1}
+
+
+def schema_version(payload: dict[str, Any]) -> Any:
+    return payload.get("schema_version", payload.get("version"))
+
+
+def upgrade(payload: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``payload`` (timing.json or run.json) brought up to ``SCHEMA_VERSION``."""
+    version = schema_version(payload)
+    while version != SCHEMA_VERSION:
+        if isinstance(version, int) and version > SCHEMA_VERSION:
+            raise UsageError(
+                f"{path} has results schema version {version}, newer than this castbench reads "
+                f"({SCHEMA_VERSION}); upgrade castbench to read it"
+            )
+        if version not in UPGRADES:
+            raise UsageError(f"{path} has unknown results schema version {version!r}")
+        payload = UPGRADES[version](payload)
+        version = schema_version(payload)
+    return payload
+
+
+def _read_json(path: Path, what: str) -> dict[str, Any]:
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"unreadable {what} {path}: {exc}") from None
+    if not isinstance(payload, dict) or payload.get("schema") != SCHEMA:
+        raise UsageError(f"{path} is not a castbench timing {what}")
+    return upgrade(payload, path)
+
+
 def read_rows(folder: Path) -> list[dict[str, Any]]:
     """Rows of a results folder; a clear error for a missing, unreadable or foreign folder."""
     path = Path(folder) / ROWS_FILE
     if not path.is_file():
         raise UsageError(f"not a castbench timing results folder (no {ROWS_FILE}): {folder}")
-    try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"unreadable results file {path}: {exc}") from None
-    if not isinstance(payload, dict) or payload.get("schema") != SCHEMA:
-        raise UsageError(f"{path} is not a castbench timing results file")
-    if payload.get("version") != SCHEMA_VERSION:
-        raise UsageError(
-            f"{path} has results schema version {payload.get('version')}; this castbench reads "
-            f"version {SCHEMA_VERSION}"
-        )
-    return list(payload.get("rows", []))
+    return list(_read_json(path, "results file").get("rows", []))
+
+
+def read_run_metadata(folder: Path) -> dict[str, Any]:
+    """What a folder's ``run.json`` holds (empty without one; a UsageError when unreadable)."""
+    path = Path(folder) / RUN_FILE
+    if not path.is_file():
+        return {}
+    metadata = _read_json(path, "run metadata")
+    return {k: v for k, v in metadata.items() if k not in ("schema", "schema_version")}
 
 
 class ResultsFolder:
@@ -210,23 +277,53 @@ class ResultsFolder:
         """Record one row (replacing any earlier row of the same configuration) and persist."""
         completed = complete_row(row)
         self._rows[completed["key"]] = completed
-        self._flush()
+        self.flush()
         return completed
 
     def run_metadata(self) -> dict[str, Any]:
-        """What ``run.json`` holds (empty when there is none, or it is unreadable)."""
-        try:
-            return json.loads((self.path / RUN_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
+        """What ``run.json`` holds (empty when there is none)."""
+        return read_run_metadata(self.path)
 
     def write_run_metadata(self, metadata: dict[str, Any]) -> None:
-        text = json.dumps({"schema": SCHEMA, "version": SCHEMA_VERSION, **metadata}, indent=2,
-                          default=str)  # fmt: skip
-        atomic_write_text(self.path / RUN_FILE, text + "\n")
+        payload = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION}
+        payload.update((k, v) for k, v in metadata.items() if k not in payload)
+        atomic_write_text(self.path / RUN_FILE, json.dumps(payload, indent=2, default=str) + "\n")
 
-    def _flush(self) -> None:
+    def start_invocation(self, invocation: dict[str, Any], run_fields: dict[str, Any]) -> None:
+        """Append ``invocation`` (command, start time, environment) to ``run.json``'s history.
+
+        The first invocation's ``run_fields`` (environment, shard, matrix) describe the run; a
+        later one (``--resume``) adds configurations to the matrix but replaces nothing.
+        """
+        previous = self.run_metadata()
+        history = [*invocations(previous), invocation]
+        metadata = {**run_fields, **previous, "invocations": history}
+        for name in MATRIX_FIELDS:
+            keys = [*(previous.get(name) or []), *(run_fields.get(name) or [])]
+            metadata[name] = list(dict.fromkeys(keys)) if keys else run_fields.get(name)
+        self.write_run_metadata(metadata)
+
+    def complete_invocation(self, environment: dict[str, Any], summary: dict[str, Any]) -> None:
+        """Add what only a measuring process knows (device, versions) to the latest invocation,
+        and to the run's fields where they were not known yet."""
+        metadata = self.run_metadata()
+        history = invocations(metadata) or [{}]
+        history[-1].setdefault("environment", {}).update(summary)
+        known = {k: v for k, v in metadata.items() if v is not None}
+        self.write_run_metadata({**environment, **known, "invocations": history})
+
+    def flush(self) -> None:
+        """Write the rows files (also for a folder without rows: it is a results folder)."""
         rows = self.rows
-        payload = {"schema": SCHEMA, "version": SCHEMA_VERSION, "rows": rows}
+        payload = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "rows": rows}
         atomic_write_text(self.path / ROWS_FILE, json.dumps(payload, indent=1, default=str) + "\n")
         atomic_write_text(self.path / CSV_FILE, csv_text(rows, COLUMNS))
+
+
+def invocations(metadata: dict[str, Any]) -> list[dict[str, Any]]:
+    """The invocation history of a run.json; one written before histories were kept has one."""
+    if metadata.get("invocations"):
+        return list(metadata["invocations"])
+    if not metadata.get("command"):
+        return []
+    return [{"command": metadata["command"], "started_at": metadata.get("started_at")}]

@@ -1,10 +1,19 @@
-"""Process-wide runtime set-up: which Keras backend, and a quiet TensorFlow start."""
+"""Process-wide runtime set-up: which Keras backend, a quiet TensorFlow start, and the logical
+CPU devices a ``mirrored`` strategy needs on a machine without GPUs.
+
+Only processes that measure call :func:`start_quietly`; the parent of an isolated sweep never
+does, so it loads no framework."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 from collections.abc import Iterator
+
+from castbench.errors import UsageError
+
+# How many logical CPU devices to make, set by ``castbench timing`` for the processes it starts.
+CPU_REPLICAS_ENV = "CASTBENCH_CPU_REPLICAS"
 
 
 def keras_backend_name() -> str:
@@ -41,6 +50,33 @@ def start_quietly() -> None:
             tf.config.list_physical_devices()  # device probing happens here, also noisily
         tf.get_logger().setLevel("ERROR")  # TF1 profiler deprecation notices (FLOP counting)
     # logical CPU devices for a mirrored strategy: only before TF initialises its devices
-    from castbench.timing.distributed import split_cpu_from_environment
-
     split_cpu_from_environment()
+
+
+def split_cpu(count: int) -> None:
+    """Make ``count`` logical CPU devices (no-op with GPUs or for one); before TF starts."""
+    if count <= 1:
+        return
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        return  # mirrored uses the GPUs
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(count)]
+        )
+    except RuntimeError:  # TensorFlow has already initialised its devices
+        have = len(tf.config.list_logical_devices("CPU"))
+        if have < count:
+            raise UsageError(
+                f"cannot split the CPU into {count} logical devices: TensorFlow has already "
+                f"started here with {have}; measure in separate processes (--isolate group)"
+            ) from None
+
+
+def split_cpu_from_environment() -> None:
+    """Apply ``CASTBENCH_CPU_REPLICAS`` (set by the command line for the processes it starts)."""
+    text = os.environ.get(CPU_REPLICAS_ENV, "").strip()
+    if text.isdigit():
+        split_cpu(int(text))

@@ -131,7 +131,7 @@ def main() -> None:
     samples: dict[str, list[float]] = {name: [] for name in contenders}
     names = list(contenders)
     for round_index in range(args.rounds + 1):  # round 0 compiles and warms up, untimed
-        order = names[round_index % len(names):] + names[: round_index % len(names)]
+        order = names[round_index % len(names) :] + names[: round_index % len(names)]
         for name in order:
             step = contenders[name]
             times = timed(step, args.steps if round_index else 2)

@@ -16,7 +16,7 @@ from castbench.augment import (
 from castbench.errors import UsageError
 
 tf = pytest.importorskip("tensorflow")
-from castbench.data.pipeline import augment_batch, augment_tensor, sample_parameters  # noqa: E402
+from castbench.augment.apply import augment_batch, augment_tensor, sample_parameters  # noqa: E402
 
 ABLATIONS = [n for n in preset_names() if n.startswith("no-")]
 
@@ -101,7 +101,7 @@ def test_constant_fill_is_zero_nearest_is_not():
     params = {"theta": tf.constant([45.0]), "tx": tf.zeros(1), "ty": tf.zeros(1),
               "shear": tf.zeros(1), "zx": tf.ones(1), "zy": tf.ones(1), "flip_h": tf.zeros(1),
               "flip_v": tf.zeros(1)}  # fmt: skip
-    from castbench.data.pipeline import affine_transforms
+    from castbench.augment.apply import affine_transforms
 
     for mode, corner in (("CONSTANT", 0.0), ("NEAREST", 180.0)):
         out = tf.raw_ops.ImageProjectiveTransformV3(

@@ -12,14 +12,10 @@ from castbench.cli import main
 from castbench.errors import UsageError
 from castbench.results import ResultsFolder, read_rows
 from castbench.timing.config import TimingConfig, build_matrix
-from castbench.timing.distributed import (
-    baseline_key,
-    cluster_size,
-    fill_scaling_efficiency,
-    is_chief,
-    local_tf_configs,
-    plan,
-)
+from castbench.timing.distributed.launcher import local_tf_configs
+from castbench.timing.distributed.plan import plan
+from castbench.timing.distributed.scaling import baseline_key, fill_scaling_efficiency
+from castbench.timing.distributed.strategy import cluster_size, is_chief
 from castbench.timing.profiling import trace_files
 
 

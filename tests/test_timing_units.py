@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 
 from castbench.errors import UsageError
-from castbench.results import ResultsFolder, complete_row, read_rows
+from castbench.results import ResultsFolder, complete_row, read_rows, row_header
 from castbench.timing.config import SEED_TRAIN_IMAGES, TimingConfig, build_matrix
 from castbench.timing.engine import classify_failure
-from castbench.timing.isolation import config_fields
 from castbench.timing.stats import percentile, summarize
 
 
@@ -51,7 +50,7 @@ def test_a_frozen_backbone_is_another_model_and_another_row():
     frozen = TimingConfig("MobileNetV2", 64, 2, trainable="head")
     assert frozen.model_key != full.model_key and frozen.key != full.key
     assert full.key == "MobileNetV2|64|2|train|float32|auto|gap"  # full training keys unchanged
-    assert config_fields(frozen, "cpu", "tensorflow")["trainable"] == "head"
+    assert row_header(frozen, "cpu", "tensorflow")["trainable"] == "head"
 
 
 def test_matrix_order_lets_one_model_serve_a_backbone():
@@ -119,3 +118,66 @@ def test_foreign_or_unreadable_results_folders_are_clear_errors(tmp_path):
     (tmp_path / "timing.json").write_text(json.dumps({"schema": "castbench.timing", "version": 99}))
     with pytest.raises(UsageError, match="schema version 99"):
         read_rows(tmp_path)
+
+
+def test_a_folder_this_castbench_writes_reads_back_at_the_current_schema(tmp_path):
+    from castbench.results import SCHEMA_VERSION, read_run_metadata
+
+    folder = ResultsFolder(tmp_path)
+    folder.add(ok_row())
+    folder.write_run_metadata({"command": "castbench timing", "schema_version": 0})
+    for name in ("timing.json", "run.json"):
+        payload = json.loads((tmp_path / name).read_text())
+        assert payload["schema_version"] == SCHEMA_VERSION and "version" not in payload
+    assert [row["key"] for row in read_rows(tmp_path)] == ["A|1"]
+    assert read_run_metadata(tmp_path) == {"command": "castbench timing"}
+
+
+def test_a_committed_version_1_folder_reads_through_the_upgrade():
+    from pathlib import Path
+
+    from castbench.results import read_run_metadata
+
+    committed = Path(__file__).resolve().parents[1] / "results" / "cpu-reference"
+    assert json.loads((committed / "timing.json").read_text())["version"] == 1
+    rows = read_rows(committed)
+    assert len(rows) == 60 and all(row["status"] == "ok" for row in rows)
+    metadata = read_run_metadata(committed)
+    assert metadata["command"].startswith("castbench timing") and "version" not in metadata
+
+
+def test_upgrades_run_in_order_and_a_newer_schema_is_refused(tmp_path, monkeypatch):
+    from castbench import results
+
+    payload = {"schema": "castbench.timing", "version": 1, "rows": [ok_row(step_s_median=0.1)]}
+    (tmp_path / "timing.json").write_text(json.dumps(payload))
+
+    def upgrade_v2(old):  # a later schema that renames a column
+        rows = [{**row, "step_s_p50": row.pop("step_s_median")} for row in old["rows"]]
+        return {**old, "rows": rows, "schema_version": 3}
+
+    monkeypatch.setattr(results, "SCHEMA_VERSION", 3)
+    monkeypatch.setitem(results.UPGRADES, 2, upgrade_v2)
+    assert read_rows(tmp_path)[0]["step_s_p50"] == 0.1
+    monkeypatch.undo()
+    payload["version"] = results.SCHEMA_VERSION + 1
+    (tmp_path / "timing.json").write_text(json.dumps(payload))
+    with pytest.raises(UsageError, match="newer than this castbench reads") as raised:
+        read_rows(tmp_path)
+    assert "\n" not in str(raised.value)
+
+
+def test_a_resumed_version_1_run_keeps_its_first_invocation(tmp_path):
+    from castbench.results import read_run_metadata
+
+    first = {"command": "castbench timing --batch 2", "started_at": "2026-01-01T00:00:00+00:00"}
+    legacy = {"schema": "castbench.timing", "version": 1, "matrix": ["k2"], **first}
+    (tmp_path / "run.json").write_text(json.dumps(legacy))
+    again = {"command": "castbench timing --batch 2 4 --resume", "started_at": "later"}
+    ResultsFolder(tmp_path).start_invocation({**again, "environment": {}},
+                                             {**again, "matrix": ["k2", "k4"]})  # fmt: skip
+    metadata = read_run_metadata(tmp_path)
+    assert [entry["command"] for entry in metadata["invocations"]] == [
+        first["command"], again["command"]
+    ]  # fmt: skip
+    assert {k: metadata[k] for k in first} == first and metadata["matrix"] == ["k2", "k4"]

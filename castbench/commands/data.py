@@ -122,8 +122,9 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_preview(args: argparse.Namespace) -> int:
-    from castbench.augment import get_preset, render_preview
+    from castbench.augment import get_preset
     from castbench.data.loader import load_casting
+    from castbench.data.preview import render_preview
     from castbench.data.synth import default_synthetic_set
 
     if args.preset != "all":

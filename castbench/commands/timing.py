@@ -1,4 +1,4 @@
-"""``castbench timing`` (the main job) and ``castbench plot``."""
+"""``castbench timing``: the main job."""
 
 from __future__ import annotations
 
@@ -8,11 +8,9 @@ import sys
 from pathlib import Path
 
 from castbench.commands.output import format_table, print_json
+from castbench.commands.plot import draw
 from castbench.commands.registry import add_trainable_argument
-from castbench.errors import UsageError
 from castbench.timing.config import MODES, PRECISIONS, SEED_TRAIN_IMAGES, STRATEGIES
-
-SEED_TIMING = Path(__file__).resolve().parents[2] / "results" / "seed" / "part4_timing.csv"
 
 
 def positive_int(text: str) -> int:
@@ -48,6 +46,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "apart. Time per epoch = ceil(n_train / batch) x median step. Rows are written to "
         "OUT/timing.csv and OUT/timing.json as each is measured; plots to OUT/plots/.",
     )
+    _add_matrix_arguments(timing)
+    _add_epoch_arguments(timing)
+    _add_run_arguments(timing)
+    _add_distribution_arguments(timing)
+    timing.add_argument("--no-plots", action="store_true", help="skip the plots")
+    timing.add_argument("--json", action="store_true", help="print the rows as JSON at the end")
+    # needs_backend: this process starts a framework only when it measures (--isolate none)
+    timing.set_defaults(func=run_timing, needs_backend=False)
+
+
+def _add_matrix_arguments(timing: argparse.ArgumentParser) -> None:
+    """What each configuration is: backbones, batch sizes, modes, sizes, steps, precision."""
     timing.add_argument(
         "--backbones",
         nargs="+",
@@ -94,6 +104,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     timing.add_argument("--head", choices=("gap", "dense"), default="gap")
     timing.add_argument("--weights", default="none", help="none | imagenet | PATH")
     add_trainable_argument(timing)
+
+
+def _add_epoch_arguments(timing: argparse.ArgumentParser) -> None:
+    """How long an epoch is, and the optional measured epoch through the input pipeline."""
     timing.add_argument(
         "--n-train",
         type=positive_int,
@@ -120,6 +134,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="PRESET",
         help="augmentation preset for the measured epoch (default none)",
     )
+
+
+def _add_run_arguments(timing: argparse.ArgumentParser) -> None:
+    """Where results go and how a long sweep survives: resume, isolation, limits, shards."""
     timing.add_argument(
         "--out",
         type=Path,
@@ -129,23 +147,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     timing.add_argument(
         "--resume",
         action="store_true",
-        help="keep rows already in --out and measure only what is missing",
+        help="keep rows already in --out and measure only what is missing (refused when the "
+        "folder's rows come from another backend, device, castbench or Keras version)",
     )
     timing.add_argument(
         "--isolate",
         choices=("group", "config", "none"),
         default="group",
-        help="where measurements run: one worker process per model group (default; a "
+        help="where measurements run: one separate process per model group (default; a "
         "backbone's configurations share one model), one per configuration, or none (this "
-        "process). A worker that crashes, is killed or hangs costs only the configuration in "
-        "hand: it gets an error/oom row and a fresh worker goes on",
+        "process). A process that crashes, is killed or hangs costs only the configuration in "
+        "hand: it gets an error/oom row and a fresh process goes on",
     )
     timing.add_argument(
         "--timeout",
         type=positive_float,
         default=None,
         metavar="SECONDS",
-        help="per-configuration limit (a worker's model build counts towards its first "
+        help="per-configuration limit (a process's model build counts towards its first "
         "configuration; its Python and TensorFlow start-up do not); a configuration over it "
         "gets an error row",
     )
@@ -162,6 +181,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run shard I of N (e.g. 2/3): whole backbone groups, balanced by estimated cost; "
         "join the shards' folders with castbench merge",
     )
+
+
+def _add_distribution_arguments(timing: argparse.ArgumentParser) -> None:
+    """tf.distribute strategies and the profiler."""
     timing.add_argument(
         "--strategy",
         nargs="+",
@@ -190,27 +213,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     timing.add_argument("--profile", type=Path, default=None, metavar="DIR",
                         help="after each configuration's timed steps, trace a few more with the "
                         "backend's profiler into DIR/<configuration>")  # fmt: skip
-    timing.add_argument("--no-plots", action="store_true", help="skip the plots")
-    timing.add_argument("--json", action="store_true", help="print the rows as JSON at the end")
-    timing.set_defaults(func=run_timing)
-
-    plot = subparsers.add_parser(
-        "plot",
-        help="redraw time-versus-batch plots from a results folder",
-        description="Draw time per batch, time per epoch and images per second versus batch "
-        "size from a timing results folder or a `pytest bench --benchmark-json` file.",
-    )
-    plot.add_argument(
-        "source", type=Path, help="a timing results folder or a pytest-benchmark JSON file"
-    )
-    plot.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help="plot folder (default: SOURCE/plots, or beside a JSON file)",
-    )
-    plot.add_argument("--seed", action="store_true", help="overlay the seed study's Part 4 numbers")
-    plot.set_defaults(func=run_plot, needs_backend=False)
 
 
 def epoch_inputs(args: argparse.Namespace) -> dict:
@@ -243,7 +245,7 @@ def run_timing(args: argparse.Namespace) -> int:
                   trainable=args.trainable)  # fmt: skip
     common.update(epoch_inputs(args))
     from castbench.runtime import keras_backend_name
-    from castbench.timing.distributed import plan
+    from castbench.timing.distributed.plan import plan
 
     distribution = plan(args.strategy, args.replicas, args.workers, args.profile,
                         keras_backend_name())  # fmt: skip
@@ -264,7 +266,7 @@ def run_timing(args: argparse.Namespace) -> int:
                             resume=args.resume, oom_retry=args.oom_retry,
                             shard=args.shard)  # fmt: skip
     if not args.no_plots:
-        for path in _draw(out, out / "plots", seed=False):
+        for path in draw(out, out / "plots", seed=False):
             print(f"plot: {path}", file=sys.stderr)
     if args.json:
         print_json(rows)
@@ -290,30 +292,3 @@ def summary_table(rows: list[dict]) -> str:
 
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else seconds * 1e3
-
-
-def _draw(source: Path, out: Path, seed: bool) -> list[Path]:
-    import pandas as pd
-
-    from castbench.timing.plots import plot_timing
-    from castbench.timing.sources import load_rows
-
-    rows = pd.DataFrame(load_rows(source))
-    if rows.empty:
-        return []
-    seed_table = pd.read_csv(SEED_TIMING) if seed else None
-    return plot_timing(rows, out, seed_table)
-
-
-def run_plot(args: argparse.Namespace) -> int:
-    default_out = (
-        args.source.parent / f"{args.source.stem}-plots"
-        if args.source.is_file()
-        else (args.source / "plots")
-    )
-    written = _draw(args.source, args.out or default_out, seed=args.seed)
-    if not written:
-        raise UsageError(f"no successful timing rows to plot in {args.source}")
-    for path in written:
-        print(path)
-    return 0

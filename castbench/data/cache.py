@@ -103,6 +103,23 @@ def _decode(args: tuple[str, int, str]) -> np.ndarray | str:
         return f"cannot decode ({type(exc).__name__}: {str(exc)[:80]})"
 
 
+def _decode_into(
+    array: np.ndarray, jobs: list[tuple[str, int, str]]
+) -> tuple[list[int], list[tuple[str, str]]]:
+    """Decode ``jobs`` into the leading rows of ``array``: (indices kept, (file, reason) failed)."""
+    kept: list[int] = []
+    failed: list[tuple[str, str]] = []
+    threads = max(1, min(8, os.cpu_count() or 1))
+    with ThreadPoolExecutor(threads) as pool:  # PIL decodes outside the GIL
+        for index, result in enumerate(pool.map(_decode, jobs, chunksize=16)):
+            if isinstance(result, str):
+                failed.append((jobs[index][0], result))
+                continue
+            array[len(kept)] = result
+            kept.append(index)
+    return kept, failed
+
+
 def _build(
     samples: list[loader.Sample],
     size: int,
@@ -119,16 +136,7 @@ def _build(
         array = np.lib.format.open_memmap(
             scratch, mode="w+", dtype=np.uint8, shape=(len(samples), size, size, 3)
         )
-        kept: list[int] = []
-        failed: list[tuple[str, str]] = []
-        workers = max(1, min(8, os.cpu_count() or 1))
-        with ThreadPoolExecutor(workers) as pool:  # PIL decodes outside the GIL
-            for index, result in enumerate(pool.map(_decode, jobs, chunksize=16)):
-                if isinstance(result, str):
-                    failed.append((jobs[index][0], result))
-                    continue
-                array[len(kept)] = result
-                kept.append(index)
+        kept, failed = _decode_into(array, jobs)
         array.flush()
         del array
         if not kept:

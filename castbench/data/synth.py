@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image
 
 from castbench.data.cache import cache_root
+from castbench.data.drawing import Canvas
 from castbench.errors import UsageError
 
 IMAGE_SIZE = 300
@@ -38,9 +39,6 @@ FULL_COUNTS = {"train": (3758, 2875), "test": (453, 262)}
 FULL_NEW_DEFECTS = 37
 SMALL_FACTOR = 10
 
-# How visible defects are (1 = as drawn below). Tuned so that a small CNN trained for three
-# epochs at 128 px scores well below 100 % (about 75-80 %: scripts/small_cnn_check.py).
-DEFECT_STRENGTH = 3.0
 
 _GENERATOR_VERSION = 2
 
@@ -92,7 +90,7 @@ def generate(
         existing = out / split
         if existing.is_dir() and any(existing.rglob("*.jpeg")):
             raise UsageError(f"{existing} already holds images; choose an empty folder")
-    canvas = _Canvas(IMAGE_SIZE)
+    canvas = Canvas(IMAGE_SIZE)
     for split_index, split in enumerate(("train", "test")):
         c = counts[split]
         for folder, label, n in (("def_front", 1, c.defect), ("ok_front", 0, c.ok)):
@@ -156,144 +154,3 @@ def default_synthetic_set() -> Path:
         if scratch.exists():
             shutil.rmtree(scratch, ignore_errors=True)
     return target
-
-
-class _Canvas:
-    """Draws one casting image; holds the pixel grid so it is built once per run."""
-
-    def __init__(self, size: int):
-        self.size = size
-        yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
-        self.xx, self.yy = xx, yy
-
-    def _noise(self, rng: np.random.Generator, cells: int, sigma: float) -> np.ndarray:
-        """Smooth noise: a coarse random grid upsampled bicubically."""
-        coarse = rng.standard_normal((cells, cells), dtype=np.float32)
-        image = Image.fromarray(coarse, "F").resize((self.size, self.size), Image.BICUBIC)
-        return np.asarray(image) * sigma
-
-    def render(self, rng: np.random.Generator, defective: bool) -> np.ndarray:
-        s = self.size
-        # Pose: centre jitter, outer radius, rotation; lighting: gain, direction, strength.
-        cx = s / 2 + rng.normal(0, 7)
-        cy = s / 2 + rng.normal(0, 7)
-        radius = rng.uniform(112, 134)
-        rotation = rng.uniform(0, 2 * np.pi)
-        gain = rng.uniform(0.78, 1.18)
-        light_angle = rng.uniform(0, 2 * np.pi)
-        light = rng.uniform(0.0, 0.18)
-        n_vanes = int(rng.integers(6, 10))
-        curve = rng.uniform(1.5, 3.0)
-
-        dx, dy = self.xx - cx, self.yy - cy
-        r = np.hypot(dx, dy) / radius
-        theta_abs = np.arctan2(dy, dx)
-        theta = theta_abs + rotation
-
-        # Background: light, with a smooth stain texture and grain.
-        bg_level = rng.uniform(0.66, 0.80)
-        background = (
-            bg_level
-            + self._noise(rng, 6, 0.035)
-            + 0.018 * rng.standard_normal((s, s), dtype=np.float32)
-        )
-
-        # Radial profile of the casting, with soft edges.
-        def step(edge: float, width: float = 0.012) -> np.ndarray:
-            return np.clip((r - edge) / width + 0.5, 0.0, 1.0)
-
-        bore, hub_v, eye, vane_v = rng.uniform(0.08, 0.16), rng.uniform(0.50, 0.62), 0.22, 0.40
-        ring_v, shroud_v, rim_v = rng.uniform(0.46, 0.56), rng.uniform(0.70, 0.80), 0.52
-        eye_out = rng.uniform(0.48, 0.54)
-        vanes = np.sin(n_vanes * (theta + curve * r)) > 0.55
-        eye_layer = np.where(vanes, vane_v, eye) + 0.05 * (r - 0.25)
-        value = np.full((s, s), bore, np.float32)
-        value = value + (hub_v - value) * step(0.11)
-        value = value + (eye_layer - value) * step(0.24)
-        value = value + (ring_v - value) * step(eye_out)
-        value = value + (0.82 - value) * step(eye_out + 0.095, 0.008)  # bright step edge
-        value = value + (shroud_v - value) * step(eye_out + 0.11)
-        value = value + (rim_v - value) * step(0.93)
-        # Machining rings on the shroud and grain over the whole casting.
-        value += 0.015 * np.sin(r * radius * rng.uniform(0.7, 1.3))
-        casting_grain = self._noise(rng, 40, 0.03) + 0.02 * rng.standard_normal(
-            (s, s), dtype=np.float32
-        )
-        value += casting_grain
-        # Directional light across the casting.
-        value *= 1.0 + light * np.minimum(r, 1.0) * np.cos(theta_abs - light_angle)
-
-        inside = 1.0 - step(1.0, 0.01)
-        mask_extra = np.zeros((s, s), np.float32)  # added casting material (burrs)
-        mask_missing = np.zeros((s, s), np.float32)  # removed material (chips)
-        dark = np.zeros((s, s), np.float32)  # darkening by holes, cracks, shrinkage
-
-        if defective:
-            k = DEFECT_STRENGTH
-            n_defects = 1 + int(rng.random() < 0.35) + int(rng.random() < 0.12)
-            kinds = rng.choice(5, size=n_defects, replace=True, p=[0.2, 0.2, 0.22, 0.18, 0.2])
-            for kind in kinds:
-                angle = rng.uniform(-np.pi, np.pi)
-                d_theta = np.angle(np.exp(1j * (theta_abs - angle)))
-                if kind == 0:  # burr past the rim
-                    width = rng.uniform(0.03, 0.10)
-                    height = k * rng.uniform(0.02, 0.07)
-                    rough = 1.0 + 0.35 * self._noise(rng, 24, 1.0)
-                    shape = np.clip(1 - np.abs(d_theta) / width, 0, 1) ** 0.6 * rough
-                    mask_extra = np.maximum(mask_extra, (r < 1.0 + height * shape) & (r > 0.9))
-                elif kind == 1:  # chipped rim
-                    width = rng.uniform(0.03, 0.09)
-                    depth = k * rng.uniform(0.025, 0.07)
-                    shape = np.clip(1 - (d_theta / width) ** 2, 0, 1)
-                    mask_missing = np.maximum(mask_missing, r > 1.0 - depth * shape)
-                elif kind == 2:  # pinholes
-                    for _ in range(int(rng.integers(1, 5))):
-                        rr = rng.uniform(0.3, 0.9)
-                        a = rng.uniform(-np.pi, np.pi)
-                        px, py = cx + rr * radius * np.cos(a), cy + rr * radius * np.sin(a)
-                        hole = rng.uniform(1.3, 3.2)
-                        dist = np.hypot(self.xx - px, self.yy - py)
-                        dark += k * rng.uniform(0.25, 0.45) * np.clip(hole + 0.5 - dist, 0, 1)
-                elif kind == 3:  # shrinkage patch: rough, dark, irregular
-                    rr = rng.uniform(0.62, 0.9)
-                    a = rng.uniform(-np.pi, np.pi)
-                    px, py = cx + rr * radius * np.cos(a), cy + rr * radius * np.sin(a)
-                    size = rng.uniform(5, 13)
-                    dist = np.hypot((self.xx - px) / rng.uniform(0.6, 1.4), self.yy - py) / size
-                    blob = (1 - dist) + 0.5 * self._noise(rng, 30, 1.0)
-                    patch = np.clip(blob * 3, 0, 1)
-                    dark += (
-                        k
-                        * rng.uniform(0.10, 0.22)
-                        * patch
-                        * (1 + 0.5 * rng.random((s, s), dtype=np.float32))
-                    )
-                else:  # thin crack: a jagged line, often from the rim inwards
-                    layer = Image.new("L", (s, s), 0)
-                    draw = ImageDraw.Draw(layer)
-                    rr = rng.uniform(0.55, 1.0)
-                    a = rng.uniform(-np.pi, np.pi)
-                    x, y = cx + rr * radius * np.cos(a), cy + rr * radius * np.sin(a)
-                    heading = a + np.pi + rng.normal(0, 0.6)
-                    points = [(x, y)]
-                    for _ in range(int(rng.integers(4, 10))):
-                        heading += rng.normal(0, 0.5)
-                        length = rng.uniform(3, 8)
-                        x, y = x + length * np.cos(heading), y + length * np.sin(heading)
-                        points.append((x, y))
-                    draw.line(points, fill=255, width=int(rng.integers(1, 3)))
-                    line = np.asarray(layer.filter(ImageFilter.GaussianBlur(0.5)), np.float32)
-                    dark += k * rng.uniform(0.22, 0.4) * line / 255.0
-
-        # Benign marks in both classes: dust specks on the background.
-        for _ in range(int(rng.integers(0, 4))):
-            px, py = rng.uniform(0, s, 2)
-            dist = np.hypot(self.xx - px, self.yy - py)
-            background -= rng.uniform(0.05, 0.2) * np.clip(rng.uniform(0.8, 2.0) - dist, 0, 1)
-
-        material = np.clip(inside + mask_extra - mask_missing, 0.0, 1.0)
-        # Past the rim the profile stays rim-coloured, so burrs look like cast material.
-        image = background * (1 - material) + (value - dark) * material
-        image *= gain
-        grey = Image.fromarray(np.clip(image * 255.0, 0, 255).astype(np.uint8), "L")
-        return np.asarray(grey.filter(ImageFilter.GaussianBlur(0.6)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import asdict, dataclass
 
@@ -17,6 +18,11 @@ STEP_KINDS = ("compiled", "api")
 # The seed's 6,633 training images less ImageDataGenerator's validation_split=0.2, which it
 # takes per class as int(n * 0.2): def_front 3,758 -> 3,007, ok_front 2,875 -> 2,300.
 SEED_TRAIN_IMAGES = 5_307
+
+
+def steps_per_epoch(n_train: int, global_batch: int) -> int:
+    """Steps in one epoch: every image once, the last batch partial (the seed divided twice)."""
+    return math.ceil(n_train / global_batch)
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,7 @@ class TimingConfig:
     @property
     def steps_per_epoch(self) -> int:
         """Steps per epoch at the global batch, where the replica count is known up front."""
-        return math.ceil(self.n_train / (self.batch_size * self.known_replicas))
+        return steps_per_epoch(self.n_train, self.batch_size * self.known_replicas)
 
     @property
     def known_replicas(self) -> int:
@@ -107,16 +113,21 @@ class TimingConfig:
         )
         if self.trainable != "all":  # appended only then: keys of full training stay as they were
             key += f"|train-{self.trainable}"
-        if self.step != "compiled":  # the default kind keeps the keys as they were
-            key += f"|step-{self.step}"
         if self.strategy != "default":
             key += f"|{self.strategy}"
             key += f":r{self.replicas}" if self.replicas else ""
             key += f":w{self.workers}" if self.workers else ""
+        if self.step != "compiled":  # the default kind keeps the keys as they were
+            key += f"|step-{self.step}"
         return key
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def model_groups(configs: list[TimingConfig]) -> list[list[TimingConfig]]:
+    """Runs of consecutive configurations that share one built model (the same ``model_key``)."""
+    return [list(group) for _, group in itertools.groupby(configs, key=lambda c: c.model_key)]
 
 
 def build_matrix(

@@ -15,6 +15,7 @@ from typing import Any
 
 import keras
 
+from castbench.errors import classify_failure  # noqa: F401  (imported from here too)
 from castbench.models import build_model, compile_for_training
 from castbench.spec import ModelSpec
 from castbench.timing import compile_cache
@@ -34,7 +35,7 @@ def build_for_timing(config: TimingConfig) -> keras.Model:
         compile_cache.enable(compile_cache.requested_cache_dir())
     scope = contextlib.nullcontext()
     if config.strategy != "default":
-        from castbench.timing.distributed import strategy_for
+        from castbench.timing.distributed.strategy import strategy_for
 
         scope = strategy_for(config).scope()
     previous = keras.config.dtype_policy()
@@ -74,7 +75,7 @@ class StepRunner:
         self.replicas = 1
         self.global_batch = config.batch_size
         if config.strategy != "default":
-            from castbench.timing.distributed import distributed_step
+            from castbench.timing.distributed.step import distributed_step
 
             step, self.replicas = distributed_step(model, config, seed)
             self.global_batch = config.batch_size * self.replicas
@@ -194,12 +195,3 @@ def _compile(step: Any) -> tuple[CompileTime, tuple[int | None, str | None]]:
     if cache.hit:
         return CompileTime(cache.cold_s, load_s=report.seconds, cache_hit=True), memory
     return CompileTime(report.seconds, cache_hit=False), memory
-
-
-def classify_failure(exc: BaseException) -> tuple[str, str]:
-    """(status, first line of the message): ``oom`` for out-of-memory, else ``error``."""
-    text = f"{type(exc).__name__}: {exc}"
-    first_line = text.strip().splitlines()[0][:300]
-    markers = ("ResourceExhausted", "RESOURCE_EXHAUSTED", "Out of memory", "OutOfMemory",
-               "out of memory", "MemoryError", "OOM")  # fmt: skip
-    return ("oom" if any(m in text for m in markers) else "error"), first_line

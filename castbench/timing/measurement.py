@@ -8,11 +8,10 @@ plugin and reports all derive them the same way. Rows are made from it in
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from castbench.timing.config import TimingConfig
+from castbench.timing.config import TimingConfig, steps_per_epoch
 from castbench.timing.stats import summarize
 
 # The counted FLOPs are for the forward pass; a training step's backward pass costs about twice
@@ -85,7 +84,7 @@ class Measurement:
 
     @property
     def steps_per_epoch(self) -> int:
-        return math.ceil(self.config.n_train / self.batch)
+        return steps_per_epoch(self.config.n_train, self.batch)
 
     @property
     def epoch_s(self) -> float:

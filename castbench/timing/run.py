@@ -1,6 +1,12 @@
-"""One ``castbench timing`` run: lock the results folder, write the run's metadata, measure the
-configurations (in this process, in worker processes, or in local multiworker workers) and
-fill in scaling efficiencies. The CLI parses and prints; this decides where work runs."""
+"""One ``castbench timing`` run: lock the results folder, record the invocation in its
+``run.json``, measure the configurations (in this process, in a process pool, or in local
+multiworker workers) and fill in scaling efficiencies. The CLI parses and prints; this decides
+where work runs.
+
+With ``--isolate group|config`` (the default) this process loads no framework: the pool's
+processes import TensorFlow, Keras or JAX and report the device; only ``--isolate none`` (and a
+``TF_CONFIG`` cluster member, which measures in-process) starts one here.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +14,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from castbench import environment
 from castbench.errors import UsageError
 from castbench.results import ResultsFolder
 from castbench.timing.config import TimingConfig
-from castbench.timing.distributed import Plan, fill_scaling_efficiency, run_local_workers
+from castbench.timing.distributed.launcher import run_local_workers
+from castbench.timing.distributed.plan import Plan
+from castbench.timing.distributed.scaling import fill_scaling_efficiency
 
 
 def run_timing_sweep(
@@ -28,42 +37,69 @@ def run_timing_sweep(
 ) -> list[dict[str, Any]]:
     """Measure ``configs`` (this shard of ``matrix``) into ``out``; returns every row there."""
     if timeout is not None and isolate == "none" and not distribution.launch_workers:
-        raise UsageError("--timeout needs worker processes: use --isolate group or config")
+        raise UsageError("--timeout needs separate processes: use --isolate group or config")
     folder = ResultsFolder(out)
-    # one writer per folder; logical CPUs / MultiWorkerMirroredStrategy before TF starts
-    with folder.locked(), distribution.process_setup(isolate):
+    with folder.locked():  # one writer per folder
         if folder.rows and not resume:
             raise UsageError(f"{out} already holds results; pass --resume to continue it, or "
                              "choose another --out")  # fmt: skip
-        run_info = {
-            "isolate": isolate,
-            "shard": shard,
-            "matrix": [c.key for c in matrix],
-            "shard_keys": [c.key for c in configs],
-        }
+        metadata = environment.light_metadata(argv)
+        if resume:
+            check_resumable(folder, metadata)
+        folder.flush()  # an empty shard, too, leaves a results folder that merge reads
+        folder.start_invocation(environment.invocation(metadata), {**metadata, "isolate": isolate,
+                                "shard": shard, "matrix": [c.key for c in matrix],
+                                "shard_keys": [c.key for c in configs]})  # fmt: skip
         of_matrix = f" (shard {shard} of the {len(matrix)})" if shard else ""
         print(f"castbench timing: {len(configs)} configurations{of_matrix} -> {out}",
               file=sys.stderr)  # fmt: skip
-        local, launched = distribution.split(configs)
-        if isolate == "none":
-            from castbench import environment
-            from castbench.timing.sweep import run_sweep
-
-            folder.write_run_metadata({**environment.collect(argv), **run_info})
-            run_sweep(local, folder, resume=resume, oom_retry=oom_retry)
-        else:  # this process stays free of TensorFlow; workers measure and report
-            from castbench.timing.isolation import light_metadata, run_isolated
-
-            previous = folder.run_metadata() if resume else {}
-            folder.write_run_metadata({**previous, **light_metadata(argv), **run_info})
-
-            def on_environment(environment: dict) -> None:
-                folder.write_run_metadata({**environment, **run_info})
-
-            run_isolated(local, folder, isolate=isolate, timeout=timeout, resume=resume,
-                         oom_retry=oom_retry, argv=argv, on_environment=on_environment)  # fmt: skip
-        if launched:
-            todo = [c for c in launched if not (resume and c.key in folder.finished_keys())]
-            run_local_workers(todo, folder, distribution.workers, timeout=timeout)
+        if not configs:
+            print(f"castbench timing: shard {shard} is empty (whole model groups go to one "
+                  f"shard); {out} holds no rows", file=sys.stderr)  # fmt: skip
+            return folder.rows
+        # logical CPUs / MultiWorkerMirroredStrategy before TF starts
+        with distribution.process_setup(isolate):
+            _measure(configs, folder, distribution, isolate, argv, timeout, resume, oom_retry)
         fill_scaling_efficiency(folder)
         return folder.rows
+
+
+def check_resumable(folder: ResultsFolder, current: dict[str, Any]) -> None:
+    """Refuse to add rows measured in another environment to ``folder`` (the check merge
+    makes); fields not known yet on either side are checked when they are."""
+    recorded = environment.recorded(folder.run_metadata(), folder.rows)
+    differ = environment.mismatches(recorded, current, str(folder.path), "this run")
+    if differ:
+        raise UsageError(f"cannot --resume: {'; '.join(differ)}; measure into a new --out "
+                         "(castbench merge --allow-mixed joins such folders)")  # fmt: skip
+
+
+def _measure(
+    configs: list[TimingConfig],
+    folder: ResultsFolder,
+    distribution: Plan,
+    isolate: str,
+    argv: list[str],
+    timeout: float | None,
+    resume: bool,
+    oom_retry: bool,
+) -> None:
+    def on_environment(full: dict[str, Any]) -> None:
+        if resume:
+            check_resumable(folder, full)
+        folder.complete_invocation(full, environment.summary(full))
+
+    local, launched = distribution.split(configs)
+    if local and isolate == "none":
+        from castbench.timing.sweep import run_sweep
+
+        on_environment(environment.collect(argv))
+        run_sweep(local, folder, resume=resume, oom_retry=oom_retry)
+    elif local:  # this process stays free of any framework; the pool measures and reports
+        from castbench.timing.pool import run_isolated
+
+        run_isolated(local, folder, isolate=isolate, timeout=timeout, resume=resume,
+                     oom_retry=oom_retry, argv=argv, on_environment=on_environment)  # fmt: skip
+    if launched:
+        todo = [c for c in launched if not (resume and c.key in folder.finished_keys())]
+        run_local_workers(todo, folder, distribution.workers, timeout=timeout)

@@ -8,11 +8,10 @@ assignment.
 
 from __future__ import annotations
 
-import itertools
 import re
 
 from castbench.errors import UsageError
-from castbench.timing.config import TimingConfig
+from castbench.timing.config import TimingConfig, model_groups
 
 # Forward GFLOPs (multiply-adds x 2) per image at the native size, from the Keras applications
 # table; only the ratios matter. Unknown backbones count as a mid-sized one.
@@ -50,18 +49,13 @@ def config_cost(config: TimingConfig) -> float:
     return COMPILE_GFLOPS + per_step * (config.steps + config.warmup)
 
 
-def groups(configs: list[TimingConfig]) -> list[list[TimingConfig]]:
-    """Consecutive configurations that share a model."""
-    return [list(group) for _, group in itertools.groupby(configs, key=lambda c: c.model_key)]
-
-
 def assign(configs: list[TimingConfig], count: int) -> list[list[TimingConfig]]:
     """The ``count`` shards of ``configs``, each in matrix order."""
     if count < 1:
         raise UsageError(f"shard count must be at least 1, got {count}")
-    model_groups = groups(configs)
+    groups = model_groups(configs)
     costed = sorted(
-        enumerate(model_groups),
+        enumerate(groups),
         key=lambda item: (-sum(config_cost(c) for c in item[1]), item[0]),
     )
     loads = [0.0] * count
@@ -71,7 +65,7 @@ def assign(configs: list[TimingConfig], count: int) -> list[list[TimingConfig]]:
         owner[position] = shard
         loads[shard] += sum(config_cost(c) for c in group)
     shards: list[list[TimingConfig]] = [[] for _ in range(count)]
-    for position, group in enumerate(model_groups):
+    for position, group in enumerate(groups):
         shards[owner[position]].extend(group)
     return shards
 

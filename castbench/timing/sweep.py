@@ -1,5 +1,6 @@
-"""Run a matrix of timing configurations in this process, one model per backbone group,
-writing each row as soon as it is measured."""
+"""Measuring configurations in this process: one model per model group, one row per
+configuration (what a pool process runs, and what ``--isolate none`` runs in the CLI's own
+process)."""
 
 from __future__ import annotations
 
@@ -11,17 +12,18 @@ from typing import Any, TextIO
 import keras
 
 from castbench.environment import device_name
+from castbench.errors import classify_failure
 from castbench.profile import profile_model
-from castbench.results import ResultsFolder, measured_row
+from castbench.results import ResultsFolder, measured_row, row_header
 from castbench.timing.config import TimingConfig
-from castbench.timing.engine import StepRunner, build_for_timing, classify_failure, measure
-from castbench.timing.isolation import Progress, config_fields, drive  # noqa: F401
+from castbench.timing.engine import StepRunner, build_for_timing, measure
 from castbench.timing.peak import peak_for_precision
+from castbench.timing.schedule import drive
 
 
 def base_row(config: TimingConfig, device: str) -> dict[str, Any]:
     """The fields a row has whatever happened to the measurement."""
-    return config_fields(config, device, keras.backend.backend())
+    return row_header(config, device, keras.backend.backend())
 
 
 def failed_row(config: TimingConfig, device: str, exc: BaseException) -> dict[str, Any]:
@@ -71,7 +73,7 @@ def run_sweep(
     oom_retry: bool = False,
 ) -> list[dict[str, Any]]:
     """Measure, in this process, every configuration not already in ``folder`` (with
-    ``resume``); see :func:`castbench.timing.isolation.run_isolated` for worker processes."""
+    ``resume``); see :func:`castbench.timing.pool.run_isolated` for separate processes."""
     device = device_name()
 
     def run_group(group, on_start, on_row) -> None:

@@ -1,0 +1,58 @@
+"""``castbench plot``: time-versus-batch plots from a timing results folder (also drawn at the
+end of ``castbench timing``)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from castbench.errors import UsageError
+
+SEED_TIMING = Path(__file__).resolve().parents[2] / "results" / "seed" / "part4_timing.csv"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    plot = subparsers.add_parser(
+        "plot",
+        help="redraw time-versus-batch plots from a results folder",
+        description="Draw time per batch, time per epoch and images per second versus batch "
+        "size from a timing results folder or a `pytest bench --benchmark-json` file.",
+    )
+    plot.add_argument(
+        "source", type=Path, help="a timing results folder or a pytest-benchmark JSON file"
+    )
+    plot.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="plot folder (default: SOURCE/plots, or beside a JSON file)",
+    )
+    plot.add_argument("--seed", action="store_true", help="overlay the seed study's Part 4 numbers")
+    plot.set_defaults(func=run_plot, needs_backend=False)
+
+
+def draw(source: Path, out: Path, seed: bool) -> list[Path]:
+    import pandas as pd
+
+    from castbench.timing.plots import plot_timing
+    from castbench.timing.sources import load_rows
+
+    rows = pd.DataFrame(load_rows(source))
+    if rows.empty:
+        return []
+    seed_table = pd.read_csv(SEED_TIMING) if seed else None
+    return plot_timing(rows, out, seed_table)
+
+
+def run_plot(args: argparse.Namespace) -> int:
+    default_out = (
+        args.source.parent / f"{args.source.stem}-plots"
+        if args.source.is_file()
+        else (args.source / "plots")
+    )
+    written = draw(args.source, args.out or default_out, seed=args.seed)
+    if not written:
+        raise UsageError(f"no successful timing rows to plot in {args.source}")
+    for path in written:
+        print(path)
+    return 0

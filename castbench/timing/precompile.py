@@ -1,0 +1,100 @@
+"""Ahead-of-time compilation of a matrix in N processes, before the serial timed phase.
+
+Under JAX a configuration's compile (XLA autotuning convolutions, on a GPU) costs far more than
+its timed steps; compiles are independent of each other, and the persistent cache
+(:mod:`castbench.timing.compile_cache`) carries their executables to the timed phase. So the
+matrix's model groups are dealt to ``jobs`` processes, balanced by cost as shards are; each
+builds its models and compiles their steps into the cache. The timed phase then loads them and
+times one configuration at a time, alone on the device. A configuration that fails to pre-compile is simply compiled (and its
+failure reported) in the timed phase.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+
+from castbench.timing.config import TimingConfig
+
+# A process compiling the largest default configuration (EfficientNetB4 at 380 px, training)
+# peaks at about this much host memory; jobs beyond what memory holds would swap or be killed.
+BYTES_PER_JOB = 6 * 2**30
+
+
+def default_jobs() -> int:
+    """The host's cores, within what its free memory can hold."""
+    import psutil
+
+    by_memory = max(1, psutil.virtual_memory().available // BYTES_PER_JOB)
+    return max(1, min(os.cpu_count() or 1, by_memory))
+
+
+def precompile(configs: Iterable[TimingConfig], jobs: int, stream=sys.stderr) -> float:
+    """Compile ``configs`` into the persistent cache in ``jobs`` processes; returns the wall
+    time it took."""
+    from castbench.timing.shard import assign
+
+    batches = [batch for batch in assign(list(configs), jobs) if batch]
+    if not batches:
+        return 0.0
+    start = time.monotonic()
+    print(f"castbench timing: pre-compiling {sum(map(len, batches))} configurations in "
+          f"{len(batches)} processes", file=stream)  # fmt: skip
+    processes = []
+    for batch in batches:
+        process = subprocess.Popen([sys.executable, "-m", "castbench.timing.precompile"],
+                                   stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)  # fmt: skip
+        process.stdin.write(json.dumps([c.as_dict() for c in batch]).encode())
+        process.stdin.close()
+        processes.append(process)
+    try:
+        for process in processes:
+            process.wait()
+    except BaseException:
+        for process in processes:
+            process.kill()
+        raise
+    elapsed = time.monotonic() - start
+    print(f"castbench timing: pre-compiled in {elapsed:.0f} s", file=stream)
+    return elapsed
+
+
+def compile_configs(configs: list[TimingConfig]) -> None:
+    """Build each model group once and compile each configuration's compiled step."""
+    import gc
+
+    import keras
+
+    from castbench.timing.config import model_groups
+    from castbench.timing.engine import StepRunner, build_for_timing
+
+    for group in model_groups(configs):
+        try:
+            model = build_for_timing(group[0])
+            for config in group:
+                runner = StepRunner(model, config)
+                runner.steps["compiled"].compile()
+        except Exception:  # the timed phase compiles it again and reports the failure
+            pass
+        finally:
+            model = None
+            keras.backend.clear_session()
+            gc.collect()
+
+
+def main() -> int:
+    from castbench.runtime import start_quietly
+
+    configs = [TimingConfig(**fields) for fields in json.loads(sys.stdin.read())]
+    start_quietly()
+    compile_configs(configs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
