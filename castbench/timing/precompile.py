@@ -5,8 +5,8 @@ its timed steps; compiles are independent of each other, and the persistent cach
 (:mod:`castbench.timing.compile_cache`) carries their executables to the timed phase. So the
 matrix's model groups are dealt to ``jobs`` processes, balanced by cost as shards are; each
 builds its models and compiles their steps into the cache. The timed phase then loads them and
-times one configuration at a time, alone on the device. A configuration that fails to pre-compile is simply compiled (and its
-failure reported) in the timed phase.
+times one configuration at a time, alone on the device. A configuration that fails to
+pre-compile is simply compiled (and its failure reported) in the timed phase.
 """
 
 from __future__ import annotations
