@@ -10,7 +10,13 @@ from pathlib import Path
 from castbench.commands.output import format_table, print_json
 from castbench.commands.plot import draw
 from castbench.commands.registry import add_trainable_argument
-from castbench.timing.config import MODES, PRECISIONS, SEED_TRAIN_IMAGES, STRATEGIES
+from castbench.timing.config import (
+    MODES,
+    PRECISIONS,
+    SEED_TRAIN_IMAGES,
+    STEP_KINDS,
+    STRATEGIES,
+)
 
 
 def positive_int(text: str) -> int:
@@ -93,6 +99,30 @@ def _add_matrix_arguments(timing: argparse.ArgumentParser) -> None:
         type=positive_int,
         default=2,
         help="warm-up steps; the first one's extra time is compile_s (default 2)",
+    )
+    timing.add_argument(
+        "--step",
+        choices=STEP_KINDS,
+        default="compiled",
+        help="the step the rows' statistics, plots and compare describe: compiled (default; "
+        "the step as a training loop runs it, state kept on the device) or api "
+        "(train_on_batch / predict_on_batch per call). Both are measured; every row carries "
+        "both medians and framework_overhead_ms",
+    )
+    timing.add_argument(
+        "--compile-cache",
+        default=None,
+        metavar="DIR|off",
+        help="JAX's persistent compilation cache (default under JAX: "
+        "~/.cache/castbench/xla); rows record compile_cache_hit",
+    )
+    timing.add_argument(
+        "--compile-jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="under JAX, compile the matrix ahead of the timed phase in N processes "
+        "(default: the host's cores within its memory; 0: off)",
     )
     timing.add_argument("--precision", choices=PRECISIONS, default="float32")
     timing.add_argument(
@@ -242,9 +272,14 @@ def run_timing(args: argparse.Namespace) -> int:
 
     common = dict(steps=args.steps, warmup=args.warmup, precision=args.precision,
                   jit_compile=args.jit, head=args.head, weights=args.weights,
-                  trainable=args.trainable)  # fmt: skip
+                  trainable=args.trainable, step=args.step)  # fmt: skip
     common.update(epoch_inputs(args))
     from castbench.runtime import keras_backend_name
+    from castbench.timing.compile_cache import CompileSettings
+
+    compile_settings = CompileSettings.from_options(args.compile_cache, args.compile_jobs,
+                                                    keras_backend_name())  # fmt: skip
+    compile_settings.export()
     from castbench.timing.distributed.plan import plan
 
     distribution = plan(args.strategy, args.replicas, args.workers, args.profile,
@@ -264,7 +299,7 @@ def run_timing(args: argparse.Namespace) -> int:
     rows = run_timing_sweep(matrix, select(matrix, args.shard), out, distribution,
                             isolate=args.isolate, argv=args.argv, timeout=args.timeout,
                             resume=args.resume, oom_retry=args.oom_retry,
-                            shard=args.shard)  # fmt: skip
+                            shard=args.shard, compile_settings=compile_settings)  # fmt: skip
     if not args.no_plots:
         for path in draw(out, out / "plots", seed=False):
             print(f"plot: {path}", file=sys.stderr)

@@ -15,6 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from castbench.errors import UsageError
 
 CACHE_ENV = "CASTBENCH_COMPILE_CACHE"  # a folder, or "off"; read by every worker process
 OFF = "off"
@@ -31,6 +34,38 @@ def requested_cache_dir() -> Path | None:
     if value.lower() == OFF:
         return None
     return Path(value) if value else default_cache_dir()
+
+
+@dataclass(frozen=True)
+class CompileSettings:
+    """How a timing run compiles: the persistent cache folder (JAX only) and how many
+    processes pre-compile the matrix before the timed phase."""
+
+    cache_dir: Path | None
+    jobs: int
+
+    @classmethod
+    def from_options(cls, cache: str | None, jobs: int | None, backend: str) -> CompileSettings:
+        if jobs is not None and jobs < 0:
+            raise UsageError(f"--compile-jobs must be 0 or more, got {jobs}")
+        if backend != "jax":  # TensorFlow compiles on the first call, in the timed process
+            return cls(None, 0)
+        folder = None if (cache or "").lower() == OFF else Path(cache or default_cache_dir())
+        if folder is None or jobs == 0:
+            return cls(folder, 0)
+        if jobs is None:
+            from castbench.timing.precompile import default_jobs
+
+            jobs = default_jobs()
+        return cls(folder, jobs)
+
+    def export(self) -> None:
+        """Tell this process's workers (which read the environment) which cache to use."""
+        os.environ[CACHE_ENV] = str(self.cache_dir) if self.cache_dir else OFF
+
+    def metadata(self) -> dict[str, Any]:
+        return {"compile_cache": str(self.cache_dir) if self.cache_dir else None,
+                "compile_jobs": self.jobs, "xla_flags": os.environ.get("XLA_FLAGS")}  # fmt: skip
 
 
 def enable(folder: Path | None) -> str | None:

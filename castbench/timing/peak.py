@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import time
+from typing import Any
 
 import keras
 
@@ -36,9 +37,10 @@ def peak_for_precision(precision: str) -> float | None:
     return peak_gflops(COMPUTE_DTYPE.get(precision, "float32"))
 
 
-def all_peaks() -> dict[str, float | None]:
-    """The peaks run.json records."""
-    return {dtype: peak_gflops(dtype) for dtype in ("float32", "bfloat16")}
+def with_device_peaks(environment: dict[str, Any]) -> dict[str, Any]:
+    """A run's environment with the device's float32 and bfloat16 peaks, for run.json."""
+    peaks = {dtype: peak_gflops(dtype) for dtype in ("float32", "bfloat16")}
+    return {**environment, "device_peak_gflops": peaks}
 
 
 def _best(run, n: int) -> float:

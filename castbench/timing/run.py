@@ -17,10 +17,12 @@ from typing import Any
 from castbench import environment
 from castbench.errors import UsageError
 from castbench.results import ResultsFolder
+from castbench.timing.compile_cache import CompileSettings
 from castbench.timing.config import TimingConfig
 from castbench.timing.distributed.launcher import run_local_workers
 from castbench.timing.distributed.plan import Plan
 from castbench.timing.distributed.scaling import fill_scaling_efficiency
+from castbench.timing.precompile import precompile
 
 
 def run_timing_sweep(
@@ -34,8 +36,13 @@ def run_timing_sweep(
     resume: bool = False,
     oom_retry: bool = False,
     shard: str | None = None,
+    compile_settings: CompileSettings | None = None,
 ) -> list[dict[str, Any]]:
-    """Measure ``configs`` (this shard of ``matrix``) into ``out``; returns every row there."""
+    """Measure ``configs`` (this shard of ``matrix``) into ``out``; returns every row there.
+
+    Under JAX with ``compile_settings.jobs``, the configurations still to measure are compiled
+    into the persistent cache in that many processes first."""
+    compile_settings = compile_settings or CompileSettings(None, 0)
     if timeout is not None and isolate == "none" and not distribution.launch_workers:
         raise UsageError("--timeout needs separate processes: use --isolate group or config")
     folder = ResultsFolder(out)
@@ -49,7 +56,8 @@ def run_timing_sweep(
         folder.flush()  # an empty shard, too, leaves a results folder that merge reads
         folder.start_invocation(environment.invocation(metadata), {**metadata, "isolate": isolate,
                                 "shard": shard, "matrix": [c.key for c in matrix],
-                                "shard_keys": [c.key for c in configs]})  # fmt: skip
+                                "shard_keys": [c.key for c in configs],
+                                **compile_settings.metadata()})  # fmt: skip
         of_matrix = f" (shard {shard} of the {len(matrix)})" if shard else ""
         print(f"castbench timing: {len(configs)} configurations{of_matrix} -> {out}",
               file=sys.stderr)  # fmt: skip
@@ -57,6 +65,11 @@ def run_timing_sweep(
             print(f"castbench timing: shard {shard} is empty (whole model groups go to one "
                   f"shard); {out} holds no rows", file=sys.stderr)  # fmt: skip
             return folder.rows
+        if compile_settings.jobs:
+            todo = [c for c in configs if c.key not in folder.finished_keys()]
+            seconds = precompile(todo, compile_settings.jobs)
+            folder.complete_invocation({"precompile_s": round(seconds, 1)},
+                                       {"precompile_s": round(seconds, 1)})
         # logical CPUs / MultiWorkerMirroredStrategy before TF starts
         with distribution.process_setup(isolate):
             _measure(configs, folder, distribution, isolate, argv, timeout, resume, oom_retry)
@@ -91,9 +104,10 @@ def _measure(
 
     local, launched = distribution.split(configs)
     if local and isolate == "none":
+        from castbench.timing.peak import with_device_peaks
         from castbench.timing.sweep import run_sweep
 
-        on_environment(environment.collect(argv))
+        on_environment(with_device_peaks(environment.collect(argv)))
         run_sweep(local, folder, resume=resume, oom_retry=oom_retry)
     elif local:  # this process stays free of any framework; the pool measures and reports
         from castbench.timing.pool import run_isolated

@@ -62,11 +62,12 @@ def serve_pool() -> int:
 
     start_quietly()
     from castbench import environment
+    from castbench.timing.peak import with_device_peaks
     from castbench.timing.sweep import measure_group
 
     ready: dict[str, Any] = {"event": "ready", "pid": os.getpid()}
     if request.get("environment"):
-        ready["environment"] = environment.collect(request.get("argv", []))
+        ready["environment"] = with_device_peaks(environment.collect(request.get("argv", [])))
         device = ready["environment"]["device"]
     else:
         device = environment.device_name()
