@@ -66,8 +66,9 @@ def test_both_backends_count_the_same_flops_at_the_native_size():
              "print(f(build_model(ModelSpec('MobileNetV2', 224))))")  # fmt: skip
     flops = {}
     for backend in ("tensorflow", "jax"):
+        env = {**os.environ, "KERAS_BACKEND": backend}
         done = subprocess.run([sys.executable, "-c", count], capture_output=True, text=True,
-                              env={**os.environ, "KERAS_BACKEND": backend}, timeout=300)  # fmt: skip
+                              env=env, timeout=300)  # fmt: skip
         assert done.returncode == 0, done.stderr[-2000:]
         flops[backend] = float(done.stdout.split()[-1])
     assert flops["jax"] == pytest.approx(flops["tensorflow"], rel=0.02)
