@@ -12,6 +12,7 @@ clock stops after the device has finished.
 from __future__ import annotations
 
 import gc
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -24,13 +25,14 @@ DEVICES = ("auto", "cuda", "cpu")
 
 def require_torch() -> tuple[Any, Any]:
     """(torch, timm), or a usage error naming the extra that installs them."""
-    try:
-        import timm
-        import torch
-    except ImportError as exc:
-        missing = exc.name or str(exc)
-        raise UsageError(f"castbench peer timm needs PyTorch and timm (missing: {missing}); "
-                         "install them with: pip install 'castbench[peer]'") from None  # fmt: skip
+    modules = []
+    for name in ("torch", "timm"):  # torch first: timm imports it
+        try:
+            modules.append(importlib.import_module(name))
+        except ImportError:
+            raise UsageError(f"castbench peer timm needs PyTorch and timm ({name} is not "
+                             "installed): pip install 'castbench[peer]'") from None  # fmt: skip
+    torch, timm = modules
     return torch, timm
 
 
