@@ -8,8 +8,12 @@ import sys
 from pathlib import Path
 
 from castbench.commands.output import print_json
-from castbench.commands.timing import positive_float, positive_int, size_choice, summary_table
-from castbench.timing.config import MODES
+from castbench.commands.timing import (
+    add_matrix_arguments,
+    positive_float,
+    positive_int,
+    summary_table,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,42 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "OUT/timing.csv and OUT/timing.json with backend 'torch'. NASNetMobile has no timm "
         "equivalent and gets a 'skipped' row.",
     )
-    timm.add_argument(
-        "--backbones",
-        nargs="+",
-        default=["all"],
-        metavar="NAME",
-        help="backbone names, or 'all' (default)",
-    )
-    timm.add_argument(
-        "--batch",
-        nargs="+",
-        type=positive_int,
-        default=[2, 4, 8],
-        metavar="N",
-        help="batch sizes (default: 2 4 8)",
-    )
-    timm.add_argument(
-        "--mode",
-        nargs="+",
-        choices=MODES,
-        default=list(MODES),
-        help="train and/or infer (default: both)",
-    )
-    timm.add_argument(
-        "--size",
-        type=size_choice,
-        default=None,
-        metavar="native|N",
-        help="input size in pixels (default: each backbone's native size)",
-    )
-    timm.add_argument("--steps", type=positive_int, default=10, help="timed steps (default 10)")
-    timm.add_argument(
-        "--warmup",
-        type=positive_int,
-        default=2,
-        help="warm-up steps; the first one's extra time is compile_s (default 2)",
-    )
+    add_matrix_arguments(timm)
     timm.add_argument(
         "--n-train",
         type=positive_int,

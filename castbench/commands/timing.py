@@ -48,42 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "apart. Time per epoch = ceil(n_train / batch) x median step. Rows are written to "
         "OUT/timing.csv and OUT/timing.json as each is measured; plots to OUT/plots/.",
     )
-    timing.add_argument(
-        "--backbones",
-        nargs="+",
-        default=["all"],
-        metavar="NAME",
-        help="backbone names, or 'all' (default)",
-    )
-    timing.add_argument(
-        "--batch",
-        nargs="+",
-        type=positive_int,
-        default=[2, 4, 8],
-        metavar="N",
-        help="batch sizes (default: 2 4 8)",
-    )
-    timing.add_argument(
-        "--mode",
-        nargs="+",
-        choices=MODES,
-        default=list(MODES),
-        help="train and/or infer (default: both)",
-    )
-    timing.add_argument(
-        "--size",
-        type=size_choice,
-        default=None,
-        metavar="native|N",
-        help="input size in pixels (default: each backbone's native size)",
-    )
-    timing.add_argument("--steps", type=positive_int, default=10, help="timed steps (default 10)")
-    timing.add_argument(
-        "--warmup",
-        type=positive_int,
-        default=2,
-        help="warm-up steps; the first one's extra time is compile_s (default 2)",
-    )
+    add_matrix_arguments(timing)
     timing.add_argument("--precision", choices=PRECISIONS, default="float32")
     timing.add_argument(
         "--jit",
@@ -214,6 +179,46 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="overlay another run's curves, dashed: e.g. a `castbench peer timm` "
                       "results folder")  # fmt: skip
     plot.set_defaults(func=run_plot, needs_backend=False)
+
+
+def add_matrix_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that choose the timing matrix; every command that times one shares them."""
+    parser.add_argument(
+        "--backbones",
+        nargs="+",
+        default=["all"],
+        metavar="NAME",
+        help="backbone names, or 'all' (default)",
+    )
+    parser.add_argument(
+        "--batch",
+        nargs="+",
+        type=positive_int,
+        default=[2, 4, 8],
+        metavar="N",
+        help="batch sizes (default: 2 4 8)",
+    )
+    parser.add_argument(
+        "--mode",
+        nargs="+",
+        choices=MODES,
+        default=list(MODES),
+        help="train and/or infer (default: both)",
+    )
+    parser.add_argument(
+        "--size",
+        type=size_choice,
+        default=None,
+        metavar="native|N",
+        help="input size in pixels (default: each backbone's native size)",
+    )
+    parser.add_argument("--steps", type=positive_int, default=10, help="timed steps (default 10)")
+    parser.add_argument(
+        "--warmup",
+        type=positive_int,
+        default=2,
+        help="warm-up steps; the first one's extra time is compile_s (default 2)",
+    )
 
 
 def epoch_inputs(args: argparse.Namespace) -> dict:
