@@ -48,11 +48,11 @@ class TorchModel:
         body = timm.create_model(name, pretrained=False, num_classes=0)
         # Only forward_features runs; timm's VGG keeps the old fc6/fc7 (4096-wide
         # convolutions) as pre-logits layers that Keras' include_top=False drops.
-        if hasattr(body, "pre_logits"):
+        if isinstance(getattr(body, "pre_logits", None), nn.Module):
             body.pre_logits = nn.Identity()
         head = nn.Linear(body.num_features, 1)
 
-        class GapHead(nn.Module):
+        class GapHead(nn.Module):  # defined here: torch is imported only when a model is built
             def __init__(self) -> None:
                 super().__init__()
                 self.body, self.head = body, head
