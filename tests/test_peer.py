@@ -3,6 +3,7 @@ runner on a fake clock, the time budget and resume, failures, the missing-extra 
 the peer folder in castbench compare and castbench plot --peer."""
 
 import sys
+import time
 
 import matplotlib
 import pytest
@@ -55,7 +56,7 @@ class FakeModel:
         def run():
             if fail:
                 raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
-            self.runner.clock.now += step_seconds(config.batch_size, config.mode, next(calls))
+            self.runner.advance(step_seconds(config.batch_size, config.mode, next(calls)))
             self.runner.steps += 1
 
         return run
@@ -80,6 +81,9 @@ class FakeRunner:
         self.clock = FakeClock()
         self.fail_batch, self.fail_build = fail_batch, fail_build
         self.steps, self.recovered, self.closed, self.loaded = 0, 0, [], []
+
+    def advance(self, seconds):
+        self.clock.now += seconds
 
     def load(self, name):
         if name in self.fail_build:
@@ -177,6 +181,29 @@ def test_bad_peer_input_is_refused_before_pytorch_is_needed(monkeypatch, capsys)
     monkeypatch.setitem(sys.modules, "torch", None)
     assert main(["peer", "timm", "--backbones", "resnet9000"]) == 2
     assert "unknown backbone" in capsys.readouterr().err
+
+
+class SleepingRunner(FakeRunner):
+    """Steps that take real time, for the command, which times with the real clock."""
+
+    def advance(self, seconds):
+        time.sleep(0.001)
+
+
+def test_peer_command_measures_prints_and_plots(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr("castbench.peer.torch_runner.TorchRunner", lambda *a, **k: SleepingRunner())
+    out = tmp_path / "timm"
+    argv = ["peer", "timm", "--backbones", "mobilenetv2", "nasnetmobile", "--size", "64",
+            "--batch", "2", "--steps", "3", "--warmup", "1", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0  # a skipped NASNetMobile is not a failure
+    printed = capsys.readouterr().out
+    assert "no timm equivalent" in printed and "MobileNetV2" in printed
+    rows = read_rows(out)
+    assert sorted(r["status"] for r in rows) == ["ok", "ok", "skipped", "skipped"]
+    assert all(r["step_s_median"] >= 0.001 for r in rows if r["status"] == "ok")
+    assert (out / "plots" / "time_per_batch.png").is_file()
+    assert main(argv) == 2  # the folder holds results and --resume was not given
+    assert "already holds results" in capsys.readouterr().err
 
 
 def keras_folder(tmp_path, configs):
