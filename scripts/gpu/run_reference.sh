@@ -34,12 +34,13 @@ while (($#)); do
         --no-peer) peer=0; shift ;;
         --name) name=$2; shift 2 ;;
         --results) results=$2; shift 2 ;;
-        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+        -h|--help) awk 'NR > 1 && !/^#/ {exit} NR > 1' "$0"; exit 0 ;;
         *) matrix+=("$1"); shift ;;
     esac
 done
 fail() { echo "run_reference: error: $*" >&2; exit 2; }
 [[ $budget =~ ^[0-9]+$ ]] || fail "--budget takes whole seconds, got '$budget'"
+[[ $peer_share =~ ^(0(\.[0-9]+)?|1(\.0*)?)$ ]] || fail "--peer-share takes 0 to 1, got '$peer_share'"
 python=${PYTHON:-$(command -v python3 || command -v python)}
 out=${OUT:-/tmp/castbench-out}
 mkdir -p "$out" "$results" || fail "cannot create $out or $results"
@@ -88,13 +89,15 @@ if ((peer)) && ! "$python" -c "import torch, timm" 2>/dev/null; then
     echo "run_reference: PyTorch or timm does not import here: the PyTorch peer is skipped"
     peer=0
 fi
-reserve=45  # plots, compare and packing
+reserve=60  # plots, compare and packing
 keras_s=$("$python" -c "print(int(($(left) - $reserve) * (1 - $peer * $peer_share)))")
 echo "run_reference: Keras gets up to ${keras_s} s"
 # SIGINT: castbench keeps every finished row and stops its workers
 timeout -s INT -k 30 "$keras_s" "${castbench[@]}" timing --resume --no-plots \
     --out "$keras_dir" "${matrix[@]}"
-echo "run_reference: castbench timing exited with status $? after $((SECONDS - started)) s"
+status=$?
+echo "run_reference: castbench timing exited with status $status after $((SECONDS - started)) s"
+((status == 2)) && fail "castbench timing refused the options (above); nothing else is run"
 
 if ((peer)); then
     peer_s=$(($(left) - reserve))
@@ -108,16 +111,17 @@ if ((peer)); then
     fi
 fi
 
-folders=("$keras_dir")
-if [[ -f $keras_dir/timing.json ]]; then
-    "${castbench[@]}" plot "$keras_dir"
-    if [[ -f $peer_dir/timing.json ]]; then
-        folders+=("$peer_dir")
-        "${castbench[@]}" plot "$keras_dir" --peer "$peer_dir" --out "$keras_dir/plots-vs-timm"
-        "${castbench[@]}" compare "$keras_dir" "$peer_dir" > "$report"
-        folders+=("$report")
-        cat "$report"
-    fi
+folders=()
+for dir in "$keras_dir" "$peer_dir"; do
+    [[ -f $dir/timing.json ]] && folders+=("$dir")
+done
+((${#folders[@]})) || fail "nothing was measured"
+[[ -f $keras_dir/timing.json ]] && "${castbench[@]}" plot "$keras_dir"
+if ((${#folders[@]} == 2)); then
+    "${castbench[@]}" plot "$keras_dir" --peer "$peer_dir" --out "$keras_dir/plots-vs-timm"
+    "${castbench[@]}" compare "$keras_dir" "$peer_dir" > "$report"
+    folders+=("$report")
+    cat "$report"
 fi
 
 # What comes back: one tarball of the folders (unpack it in the repository root), and the
