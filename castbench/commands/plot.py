@@ -28,10 +28,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="plot folder (default: SOURCE/plots, or beside a JSON file)",
     )
     plot.add_argument("--seed", action="store_true", help="overlay the seed study's Part 4 numbers")
+    plot.add_argument("--peer", type=Path, default=None, metavar="PEER",
+                      help="overlay another run's curves, dashed: e.g. a `castbench peer timm` "
+                      "results folder")  # fmt: skip
     plot.set_defaults(func=run_plot, needs_backend=False)
 
 
-def draw(source: Path, out: Path, seed: bool) -> list[Path]:
+def draw(source: Path, out: Path, seed: bool, peer: Path | None = None) -> list[Path]:
     import pandas as pd
 
     from castbench.timing.plots import plot_timing
@@ -41,7 +44,8 @@ def draw(source: Path, out: Path, seed: bool) -> list[Path]:
     if rows.empty:
         return []
     seed_table = pd.read_csv(SEED_TIMING) if seed else None
-    return plot_timing(rows, out, seed_table)
+    peer_rows = pd.DataFrame(load_rows(peer)) if peer is not None else None
+    return plot_timing(rows, out, seed_table, peer_rows)
 
 
 def run_plot(args: argparse.Namespace) -> int:
@@ -50,7 +54,7 @@ def run_plot(args: argparse.Namespace) -> int:
         if args.source.is_file()
         else (args.source / "plots")
     )
-    written = draw(args.source, args.out or default_out, seed=args.seed)
+    written = draw(args.source, args.out or default_out, seed=args.seed, peer=args.peer)
     if not written:
         raise UsageError(f"no successful timing rows to plot in {args.source}")
     for path in written:

@@ -52,7 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "apart. Time per epoch = ceil(n_train / batch) x median step. Rows are written to "
         "OUT/timing.csv and OUT/timing.json as each is measured; plots to OUT/plots/.",
     )
-    _add_matrix_arguments(timing)
+    add_matrix_arguments(timing)
+    _add_step_arguments(timing)
     _add_epoch_arguments(timing)
     _add_run_arguments(timing)
     _add_distribution_arguments(timing)
@@ -62,44 +63,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     timing.set_defaults(func=run_timing, needs_backend=False)
 
 
-def _add_matrix_arguments(timing: argparse.ArgumentParser) -> None:
-    """What each configuration is: backbones, batch sizes, modes, sizes, steps, precision."""
-    timing.add_argument(
-        "--backbones",
-        nargs="+",
-        default=["all"],
-        metavar="NAME",
-        help="backbone names, or 'all' (default)",
-    )
-    timing.add_argument(
-        "--batch",
-        nargs="+",
-        type=positive_int,
-        default=[2, 4, 8],
-        metavar="N",
-        help="batch sizes (default: 2 4 8)",
-    )
-    timing.add_argument(
-        "--mode",
-        nargs="+",
-        choices=MODES,
-        default=list(MODES),
-        help="train and/or infer (default: both)",
-    )
-    timing.add_argument(
-        "--size",
-        type=size_choice,
-        default=None,
-        metavar="native|N",
-        help="input size in pixels (default: each backbone's native size)",
-    )
-    timing.add_argument("--steps", type=positive_int, default=10, help="timed steps (default 10)")
-    timing.add_argument(
-        "--warmup",
-        type=positive_int,
-        default=2,
-        help="warm-up steps; the first one's extra time is compile_s (default 2)",
-    )
+def _add_step_arguments(timing: argparse.ArgumentParser) -> None:
+    """Which step the rows describe, and how steps are compiled."""
     timing.add_argument(
         "--step",
         choices=STEP_KINDS,
@@ -243,6 +208,46 @@ def _add_distribution_arguments(timing: argparse.ArgumentParser) -> None:
     timing.add_argument("--profile", type=Path, default=None, metavar="DIR",
                         help="after each configuration's timed steps, trace a few more with the "
                         "backend's profiler into DIR/<configuration>")  # fmt: skip
+
+
+def add_matrix_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that choose the timing matrix; every command that times one shares them."""
+    parser.add_argument(
+        "--backbones",
+        nargs="+",
+        default=["all"],
+        metavar="NAME",
+        help="backbone names, or 'all' (default)",
+    )
+    parser.add_argument(
+        "--batch",
+        nargs="+",
+        type=positive_int,
+        default=[2, 4, 8],
+        metavar="N",
+        help="batch sizes (default: 2 4 8)",
+    )
+    parser.add_argument(
+        "--mode",
+        nargs="+",
+        choices=MODES,
+        default=list(MODES),
+        help="train and/or infer (default: both)",
+    )
+    parser.add_argument(
+        "--size",
+        type=size_choice,
+        default=None,
+        metavar="native|N",
+        help="input size in pixels (default: each backbone's native size)",
+    )
+    parser.add_argument("--steps", type=positive_int, default=10, help="timed steps (default 10)")
+    parser.add_argument(
+        "--warmup",
+        type=positive_int,
+        default=2,
+        help="warm-up steps; the first one's extra time is compile_s (default 2)",
+    )
 
 
 def epoch_inputs(args: argparse.Namespace) -> dict:

@@ -27,15 +27,24 @@ def _metrics(frame: pd.DataFrame) -> dict[str, tuple[str, str, str | None]]:
     }
 
 
-def plot_timing(rows: pd.DataFrame, out_dir: Path, seed: pd.DataFrame | None = None) -> list[Path]:
+def plot_timing(
+    rows: pd.DataFrame,
+    out_dir: Path,
+    seed: pd.DataFrame | None = None,
+    peer: pd.DataFrame | None = None,
+) -> list[Path]:
     """Write the three plots (PNG and SVG) into ``out_dir``; return the PNG paths.
 
     ``seed`` (the seed study's Part 4 table) adds its numbers as dashed curves on the training
     panels: its per-batch times, its epochs as it reported them, and images per second.
+    ``peer`` (rows of another run, e.g. ``castbench peer timm``) adds its curves dashed, with
+    square markers, in each backbone's colour.
     """
     ok = rows[rows["status"] == "ok"]
     if ok.empty:
         return []
+    has_peer = peer is not None and not peer.empty
+    peer_ok = peer[peer["status"] == "ok"] if has_peer else ok.iloc[0:0]
     out_dir.mkdir(parents=True, exist_ok=True)
     modes = [m for m in ("train", "infer") if m in set(ok["mode"])]
     backbones = list(dict.fromkeys(ok["backbone"]))
@@ -55,6 +64,8 @@ def plot_timing(rows: pd.DataFrame, out_dir: Path, seed: pd.DataFrame | None = N
                             color=colours[backbone], label=f"{backbone} ({size}px)")  # fmt: skip
             if seed is not None and mode == "train":
                 _overlay_seed(ax, seed, stem, colours)
+            if not peer_ok.empty:
+                _overlay_peer(ax, peer_ok[peer_ok["mode"] == mode], column, colours)
             ax.set_title(MODE_TITLES.get(mode, mode), fontsize=13)
             ax.set_xlabel("batch size", fontsize=12)
             ax.set_ylabel(ylabel, fontsize=11)
@@ -62,7 +73,10 @@ def plot_timing(rows: pd.DataFrame, out_dir: Path, seed: pd.DataFrame | None = N
             ax.grid(alpha=0.3)
         handles, labels = axes[0][0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=10)
-        fig.suptitle(_title(rows), fontsize=12)
+        title = _title(rows)
+        if not peer_ok.empty:
+            title += f"  (dashed, squares: {_title(peer_ok)})"
+        fig.suptitle(title, fontsize=12)
         fig.tight_layout()
         for suffix in ("png", "svg"):
             path = out_dir / f"{stem}.{suffix}"
@@ -87,6 +101,20 @@ def _overlay_seed(ax, seed: pd.DataFrame, stem: str, colours: dict) -> None:
         }[stem]
         ax.plot(curve["batch_size"], values, linestyle="--", alpha=0.6, color=colours[backbone])
     ax.plot([], [], linestyle="--", color="grey", label=SEED_LABEL)
+
+
+def _overlay_peer(ax, peer: pd.DataFrame, column: str, colours: dict) -> None:
+    """The peer's curve of each backbone the main run has, dashed in the same colour."""
+    for backbone, curve in peer.groupby("backbone", sort=False):
+        if backbone not in colours:
+            continue
+        curve = curve.sort_values("batch_size")
+        ax.plot(curve["batch_size"], curve[column], linestyle="--", marker="s", alpha=0.7,
+                color=colours[backbone])  # fmt: skip
+    if not peer.empty:
+        first = peer.iloc[0]
+        ax.plot([], [], linestyle="--", marker="s", color="grey",
+                label=f"{first['backend']} peer, same colours")  # fmt: skip
 
 
 def _title(rows: pd.DataFrame) -> str:

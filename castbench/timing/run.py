@@ -68,8 +68,9 @@ def run_timing_sweep(
         if compile_settings.jobs:
             todo = [c for c in configs if c.key not in folder.finished_keys()]
             seconds = precompile(todo, compile_settings.jobs)
-            folder.complete_invocation({"precompile_s": round(seconds, 1)},
-                                       {"precompile_s": round(seconds, 1)})
+            folder.complete_invocation(
+                {"precompile_s": round(seconds, 1)}, {"precompile_s": round(seconds, 1)}
+            )
         # logical CPUs / MultiWorkerMirroredStrategy before TF starts
         with distribution.process_setup(isolate):
             _measure(configs, folder, distribution, isolate, argv, timeout, resume, oom_retry)

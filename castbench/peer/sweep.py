@@ -1,0 +1,203 @@
+"""Measure castbench's timing matrix with a peer framework's models and write the rows into a
+results folder. Framework-free: the models come from a runner (``castbench.peer.torch_runner``
+for PyTorch + timm), so the sweep, its rows and its time budget are testable without one."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Protocol, TextIO
+
+from castbench.errors import UsageError
+from castbench.peer.names import NO_EQUIVALENT, TIMM_NAMES, timm_name
+from castbench.results import ResultsFolder
+from castbench.timing.config import TimingConfig
+from castbench.timing.isolation import (
+    OOM_MARKERS,
+    Progress,
+    config_fields,
+    first_line,
+    light_metadata,
+)
+from castbench.timing.stats import summarize
+
+Clock = Callable[[], float]
+
+
+class PeerModel(Protocol):
+    """One built model, reused for every configuration of its backbone."""
+
+    params_total: int
+    params_trainable: int
+
+    def step(self, config: TimingConfig) -> Callable[[], object]:
+        """One training or inference step on a fixed batch; returns once the device is done."""
+
+    def reset_peak_memory(self) -> None: ...
+
+    def peak_memory_mb(self) -> float | None: ...
+
+    def recover(self) -> None:
+        """Free what a failed step left behind, so the next configuration starts clean."""
+
+    def close(self) -> None: ...
+
+
+class PeerRunner(Protocol):
+    backend: str
+    device: str
+    jit_compile: bool
+
+    def load(self, model_name: str) -> PeerModel: ...
+
+    def metadata(self) -> dict[str, Any]: ...
+
+
+def peer_key(config: TimingConfig, jit_compile: bool) -> str:
+    """The configuration's key: castbench's five identity fields first (what ``compare``
+    matches on), then how the peer ran."""
+    mode = "compile" if jit_compile else "eager"
+    return (f"{config.backbone}|{config.input_size}|{config.batch_size}|{config.mode}|"
+            f"{config.precision}|{mode}|{config.head}|timm")  # fmt: skip
+
+
+def measure(step: Callable[[], object], config: TimingConfig, clock: Clock) -> dict[str, Any]:
+    """Warm up, then time ``config.steps`` steps one by one; the measured fields of a row."""
+
+    def timed() -> float:
+        start = clock()
+        step()
+        return clock() - start
+
+    warmup = [timed() for _ in range(config.warmup)]
+    samples = [timed() for _ in range(config.steps)]
+    stats = summarize(samples)
+    median = stats["step_s_median"]
+    return {
+        **stats,
+        "first_step_s": warmup[0],
+        # the first step builds kernels (cuDNN autotuning, torch.compile): its extra time
+        "compile_s": max(warmup[0] - median, 0.0),
+        "warmup_s": warmup,
+        "samples_s": samples,
+        "images_per_s": config.batch_size / median,
+        "epoch_s": config.steps_per_epoch * median,
+    }
+
+
+def failure(exc: BaseException) -> tuple[str, str]:
+    """(status, first line of the message): ``oom`` for out-of-memory, else ``error``."""
+    text = f"{type(exc).__name__}: {exc}"
+    return ("oom" if any(m in text for m in OOM_MARKERS) else "error"), first_line(text)
+
+
+def _groups(configs: list[TimingConfig]) -> Iterator[list[TimingConfig]]:
+    """Consecutive configurations of one backbone at one size: they share a model."""
+    group: list[TimingConfig] = []
+    for config in configs:
+        if group and (config.backbone, config.input_size) != (
+            group[0].backbone,
+            group[0].input_size,
+        ):
+            yield group
+            group = []
+        group.append(config)
+    if group:
+        yield group
+
+
+class PeerSweep:
+    """Measures configurations into a folder until done or until the time budget is spent."""
+
+    def __init__(self, runner: PeerRunner, folder: ResultsFolder, clock: Clock,
+                 budget_s: float | None, stream: TextIO) -> None:  # fmt: skip
+        self.runner = runner
+        self.folder = folder
+        self.clock = clock
+        self.deadline = None if budget_s is None else clock() + budget_s
+        self.stream = stream
+
+    def row(self, config: TimingConfig, **fields: Any) -> dict[str, Any]:
+        base = config_fields(config, self.runner.device, self.runner.backend)
+        return {**base, "key": peer_key(config, self.runner.jit_compile),
+                "jit_compile": self.runner.jit_compile, **fields}  # fmt: skip
+
+    def out_of_time(self) -> bool:
+        return self.deadline is not None and self.clock() >= self.deadline
+
+    def run(self, configs: list[TimingConfig]) -> None:
+        progress = Progress(len(configs), self.stream)
+
+        def record(row: dict[str, Any]) -> None:
+            progress.done(self.folder.add(row))
+
+        for group in _groups(configs):
+            name = timm_name(group[0].backbone)
+            if name is None:
+                for config in group:
+                    progress.start(config)
+                    record(self.row(config, status="skipped", error=NO_EQUIVALENT))
+                continue
+            if self.out_of_time():
+                return
+            try:
+                model = self.runner.load(name)
+            except Exception as exc:  # the whole group fails the same way: one row each
+                status, message = failure(exc)
+                for config in group:
+                    progress.start(config)
+                    record(self.row(config, status=status, error=f"building {name}: {message}"))
+                continue
+            try:
+                for config in group:
+                    if self.out_of_time():
+                        return
+                    progress.start(config)
+                    record(self.measure_one(model, config))
+            finally:
+                model.close()
+
+    def measure_one(self, model: PeerModel, config: TimingConfig) -> dict[str, Any]:
+        params = {"params_total": model.params_total,
+                  "params_trainable": model.params_trainable}  # fmt: skip
+        try:
+            model.reset_peak_memory()
+            fields = measure(model.step(config), config, self.clock)
+        except Exception as exc:
+            model.recover()
+            status, message = failure(exc)
+            return self.row(config, **params, status=status, error=message)
+        return self.row(config, **params, **fields, status="ok",
+                        peak_gpu_mem_mb=model.peak_memory_mb())  # fmt: skip
+
+
+def run_peer_sweep(
+    matrix: list[TimingConfig],
+    out: Path,
+    runner: PeerRunner,
+    argv: list[str],
+    resume: bool = False,
+    budget_s: float | None = None,
+    clock: Clock = time.perf_counter,
+    stream: TextIO = sys.stderr,
+) -> tuple[list[dict[str, Any]], list[TimingConfig]]:
+    """Measure ``matrix`` into ``out``: (every row there, the configurations left unmeasured
+    when the budget ran out). With ``resume``, rows already there are kept and not remeasured."""
+    folder = ResultsFolder(out)
+    with folder.locked():
+        if folder.rows and not resume:
+            raise UsageError(f"{out} already holds results; pass --resume to continue it, or "
+                             "choose another --out")  # fmt: skip
+        jit = runner.jit_compile
+        todo = [c for c in matrix if peer_key(c, jit) not in folder.finished_keys()]
+        folder.write_run_metadata({
+            **(folder.run_metadata() if resume else {}), **light_metadata(argv),
+            **runner.metadata(), "peer": "timm", "timm_names": TIMM_NAMES,
+            "matrix": [peer_key(c, jit) for c in matrix],
+        })  # fmt: skip
+        print(f"castbench peer timm: {len(todo)} configurations -> {out}", file=stream)
+        PeerSweep(runner, folder, clock, budget_s, stream).run(todo)
+        left = [c for c in todo if peer_key(c, jit) not in folder.finished_keys()]
+        return folder.rows, left
