@@ -31,7 +31,7 @@ ROWS_FILE = "timing.json"
 CSV_FILE = "timing.csv"
 RUN_FILE = "run.json"
 LOCK_FILE = ".lock"
-STATUSES = ("ok", "oom", "error")
+STATUSES = ("ok", "oom", "error", "skipped")  # skipped: no such model (a peer framework)
 # Kept in run.json for each invocation, and joined (not replaced) by a --resume run.
 MATRIX_FIELDS = ("matrix", "shard_keys")
 

@@ -122,11 +122,12 @@ def test_peer_rows_follow_the_results_schema(tmp_path):
     assert row["images_per_s"] == pytest.approx(4 / 0.044)
     assert row["epoch_s"] == pytest.approx(row["steps_per_epoch"] * 0.044)
     assert row["steps_per_epoch"] == 1327  # ceil(5,307 / 4)
-    assert (row["params_total"], row["params_trainable"], row["peak_gpu_mem_mb"]) == (
+    assert (row["params_total"], row["params_trainable"], row["step_mem_mb"]) == (
         1000,
         900,
         123.0,
     )
+    assert row["step_mem_source"] == "torch"
     for config in matrix(["nasnetmobile"]):
         skipped = by_key[
             f"NASNetMobile|64|{config.batch_size}|{config.mode}|float32|eager|gap|timm"

@@ -6,22 +6,17 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from castbench.errors import UsageError
+from castbench import environment
+from castbench.errors import UsageError, classify_failure
 from castbench.peer.names import NO_EQUIVALENT, TIMM_NAMES, timm_name
-from castbench.results import ResultsFolder
-from castbench.timing.config import TimingConfig
-from castbench.timing.isolation import (
-    OOM_MARKERS,
-    Progress,
-    config_fields,
-    first_line,
-    light_metadata,
-)
-from castbench.timing.stats import summarize
+from castbench.results import ResultsFolder, measured_row, row_header
+from castbench.timing.config import TimingConfig, model_groups
+from castbench.timing.measurement import CompileTime, Measurement, StepSamples
+from castbench.timing.progress import Progress
 
 Clock = Callable[[], float]
 
@@ -63,49 +58,20 @@ def peer_key(config: TimingConfig, jit_compile: bool) -> str:
             f"{config.precision}|{mode}|{config.head}|timm")  # fmt: skip
 
 
-def measure(step: Callable[[], object], config: TimingConfig, clock: Clock) -> dict[str, Any]:
-    """Warm up, then time ``config.steps`` steps one by one; the measured fields of a row."""
+def measure(step: Callable[[], object], config: TimingConfig, clock: Clock) -> Measurement:
+    """Warm up, then time ``config.steps`` steps one by one. The first step builds kernels
+    (cuDNN autotuning, torch.compile): its time beyond a steady step is the compile time."""
 
     def timed() -> float:
         start = clock()
         step()
         return clock() - start
 
-    warmup = [timed() for _ in range(config.warmup)]
-    samples = [timed() for _ in range(config.steps)]
-    stats = summarize(samples)
-    median = stats["step_s_median"]
-    return {
-        **stats,
-        "first_step_s": warmup[0],
-        # the first step builds kernels (cuDNN autotuning, torch.compile): its extra time
-        "compile_s": max(warmup[0] - median, 0.0),
-        "warmup_s": warmup,
-        "samples_s": samples,
-        "images_per_s": config.batch_size / median,
-        "epoch_s": config.steps_per_epoch * median,
-    }
-
-
-def failure(exc: BaseException) -> tuple[str, str]:
-    """(status, first line of the message): ``oom`` for out-of-memory, else ``error``."""
-    text = f"{type(exc).__name__}: {exc}"
-    return ("oom" if any(m in text for m in OOM_MARKERS) else "error"), first_line(text)
-
-
-def _groups(configs: list[TimingConfig]) -> Iterator[list[TimingConfig]]:
-    """Consecutive configurations of one backbone at one size: they share a model."""
-    group: list[TimingConfig] = []
-    for config in configs:
-        if group and (config.backbone, config.input_size) != (
-            group[0].backbone,
-            group[0].input_size,
-        ):
-            yield group
-            group = []
-        group.append(config)
-    if group:
-        yield group
+    warmup = tuple(timed() for _ in range(config.warmup))
+    samples = tuple(timed() for _ in range(config.steps))
+    # the framework's own training / inference step: the peer of castbench's compiled step
+    return Measurement(config, {"compiled": StepSamples("compiled", warmup, samples)},
+                       CompileTime(None))  # fmt: skip
 
 
 class PeerSweep:
@@ -120,7 +86,7 @@ class PeerSweep:
         self.stream = stream
 
     def row(self, config: TimingConfig, **fields: Any) -> dict[str, Any]:
-        base = config_fields(config, self.runner.device, self.runner.backend)
+        base = row_header(config, self.runner.device, self.runner.backend)
         return {**base, "key": peer_key(config, self.runner.jit_compile),
                 "jit_compile": self.runner.jit_compile, **fields}  # fmt: skip
 
@@ -133,7 +99,7 @@ class PeerSweep:
         def record(row: dict[str, Any]) -> None:
             progress.done(self.folder.add(row))
 
-        for group in _groups(configs):
+        for group in model_groups(configs):
             name = timm_name(group[0].backbone)
             if name is None:
                 for config in group:
@@ -145,7 +111,7 @@ class PeerSweep:
             try:
                 model = self.runner.load(name)
             except Exception as exc:  # the whole group fails the same way: one row each
-                status, message = failure(exc)
+                status, message = classify_failure(exc)
                 for config in group:
                     progress.start(config)
                     record(self.row(config, status=status, error=f"building {name}: {message}"))
@@ -164,13 +130,17 @@ class PeerSweep:
                   "params_trainable": model.params_trainable}  # fmt: skip
         try:
             model.reset_peak_memory()
-            fields = measure(model.step(config), config, self.clock)
+            measurement = measure(model.step(config), config, self.clock)
         except Exception as exc:
             model.recover()
-            status, message = failure(exc)
+            status, message = classify_failure(exc)
             return self.row(config, **params, status=status, error=message)
-        return self.row(config, **params, **fields, status="ok",
-                        peak_gpu_mem_mb=model.peak_memory_mb())  # fmt: skip
+        memory = model.peak_memory_mb()
+        # the allocator's peak over the steps: what they needed, as step_mem_mb is for Keras
+        fields = measured_row({}, measurement)
+        fields.update(step_mem_mb=memory, step_mem_source=None if memory is None else "torch",
+                      jit_resolved=self.runner.jit_compile)  # fmt: skip
+        return self.row(config, **params, **fields)
 
 
 def run_peer_sweep(
@@ -193,7 +163,7 @@ def run_peer_sweep(
         jit = runner.jit_compile
         todo = [c for c in matrix if peer_key(c, jit) not in folder.finished_keys()]
         folder.write_run_metadata({
-            **(folder.run_metadata() if resume else {}), **light_metadata(argv),
+            **(folder.run_metadata() if resume else {}), **environment.light_metadata(argv),
             **runner.metadata(), "peer": "timm", "timm_names": TIMM_NAMES,
             "matrix": [peer_key(c, jit) for c in matrix],
         })  # fmt: skip
