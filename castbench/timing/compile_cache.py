@@ -36,6 +36,26 @@ def requested_cache_dir() -> Path | None:
     return Path(value) if value else default_cache_dir()
 
 
+# A process compiling the largest default configuration (EfficientNetB4 at 380 px, training)
+# peaks at about this much host memory; jobs beyond what memory holds would swap or be killed.
+BYTES_PER_JOB = 6 * 2**30
+# On a GPU the compiler autotunes convolutions by timing candidates on the card: a few
+# processes keep it busy, more would make them time each other's kernels.
+GPU_JOBS = 4
+
+
+def default_jobs() -> int:
+    """The host's cores, within what its free memory can hold (at most GPU_JOBS where a GPU
+    is present)."""
+    import psutil
+
+    from castbench.environment import gpu_info
+
+    by_memory = max(1, psutil.virtual_memory().available // BYTES_PER_JOB)
+    jobs = min(os.cpu_count() or 1, by_memory)
+    return max(1, min(jobs, GPU_JOBS) if gpu_info() else jobs)
+
+
 @dataclass(frozen=True)
 class CompileSettings:
     """How a timing run compiles: the persistent cache folder (JAX only) and how many
@@ -54,8 +74,6 @@ class CompileSettings:
         if folder is None or jobs == 0:
             return cls(folder, 0)
         if jobs is None:
-            from castbench.timing.precompile import default_jobs
-
             jobs = default_jobs()
         return cls(folder, jobs)
 

@@ -20,27 +20,9 @@ from collections.abc import Iterable
 
 from castbench.timing.config import TimingConfig
 
-# A process compiling the largest default configuration (EfficientNetB4 at 380 px, training)
-# peaks at about this much host memory; jobs beyond what memory holds would swap or be killed.
-BYTES_PER_JOB = 6 * 2**30
-# On a GPU the compiler autotunes convolutions by timing candidates on the card: a few
-# processes keep it busy, more would make them time each other's kernels.
-GPU_JOBS = 4
 # Compiling processes share the card: each takes what it needs instead of JAX's default pool
 # of 75 % of its memory.
 COMPILE_ENV = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
-
-
-def default_jobs() -> int:
-    """The host's cores, within what its free memory can hold (at most GPU_JOBS where a GPU
-    is present)."""
-    import psutil
-
-    from castbench.environment import gpu_info
-
-    by_memory = max(1, psutil.virtual_memory().available // BYTES_PER_JOB)
-    jobs = min(os.cpu_count() or 1, by_memory)
-    return max(1, min(jobs, GPU_JOBS) if gpu_info() else jobs)
 
 
 def precompile(configs: Iterable[TimingConfig], jobs: int, stream=sys.stderr) -> float:
