@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 import keras
 
+from castbench import backbones
 from castbench.runtime import start_quietly
 from castbench.timing.config import TimingConfig
 from castbench.timing.engine import StepRunner, build_for_timing
@@ -119,7 +120,7 @@ def main() -> None:
     args = parser.parse_args()
     start_quietly()
 
-    config = TimingConfig(args.backbone, args.size, args.batch, args.mode)
+    config = TimingConfig(backbones.get(args.backbone).name, args.size, args.batch, args.mode)
     runner = StepRunner(build_for_timing(config), config)
     loop_cost = statistics.median(timed(lambda: None, 100_000))
     batch = runner.batch

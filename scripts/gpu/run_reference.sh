@@ -48,20 +48,7 @@ exec > >(tee "$out/run_reference.log") 2>&1
 started=$SECONDS
 left() { echo $((budget - (SECONDS - started))); }
 
-# Keras and the rest, unpacked onto the import path. The working tree comes first, so the
-# castbench code that runs is the checkout's; its wheel adds the installed metadata (the
-# version, the pytest plugin's entry point).
-shopt -s nullglob
-wheels=("$root"/wheels/*.whl)
-((${#wheels[@]})) || fail "no wheels in $root/wheels: run scripts/gpu/fetch_wheels.sh first, and carry wheels/"
-site=$(mktemp -d)/site
-for wheel in "${wheels[@]}"; do
-    "$python" -m zipfile -e "$wheel" "$site" || fail "cannot unpack $wheel"
-done
-export PYTHONPATH=$root:$site${PYTHONPATH:+:$PYTHONPATH}
-export KERAS_BACKEND=jax
-cd "$root"
-"$python" -c "import keras, jax" || fail "keras or jax does not import (see above)"
+source "$root/scripts/gpu/environment.sh"
 castbench=("$python" -m castbench)
 
 if [[ -z $name ]]; then
