@@ -26,7 +26,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from castbench.spec import ModelSpec
 from castbench.training import (
     DEFAULT_BATCH,
     DEFAULT_EPOCHS,
+    DEFAULT_LR,
     TrainConfig,
     TrainResult,
     json_text,
@@ -48,7 +49,7 @@ SCHEMA_VERSION = 1
 # One table layout for every experiment and for the seed's reference numbers (results/seed).
 COLUMNS: tuple[str, ...] = (
     "experiment", "row", "variant", "group", "backbone", "input_size", "head", "augment",
-    "batch_size", "epochs", "seed", "run", "threshold",
+    "batch_size", "epochs", "seed", "run", "recipe", "precise_bn", "threshold",
     "accuracy_pct", "recall_pct", "f1", "precision_pct", "specificity_pct",
     "tp", "fp", "tn", "fn", "n_test",
     "train_s", "s_per_epoch", "epoch_s_first", "epoch_s_median_after_first", "best_epoch",
@@ -72,6 +73,7 @@ class Row:
     batch_factor: int = 1  # batch size = the base batch size x this (the seed's "batch 8" rows)
     seed_offset: int = 0  # run r of a repeated grid trains with seed + r - 1
     run: int = 1
+    config_key: str = ""  # the configuration's key when ``key`` names one of its runs
     seed_size: int | None = None  # the input size the seed used (reference only)
 
 
@@ -207,8 +209,13 @@ class Settings:
     size: int | None = None  # None: each backbone's native size
     batch: int = DEFAULT_BATCH
     seed: int = 0
-    learning_rate: float = 1e-4
+    learning_rate: float = DEFAULT_LR
     jit_compile: bool | str = "auto"  # does not change results; not compared on --resume
+    recipe: str = "seed"
+    schedule: str = "constant"
+    warmup_epochs: float = 0.0
+    weight_decay: float = 0.0
+    precise_bn: int = 0
 
     def validate(self, experiment: Experiment) -> None:
         if self.batch <= 0:
@@ -217,10 +224,6 @@ class Settings:
             raise UsageError(f"epochs must be a positive integer, got {self.epochs}")
         if self.runs is not None and self.runs <= 0:
             raise UsageError(f"runs must be a positive integer, got {self.runs}")
-        if self.runs not in (None, 1) and not experiment.repeated:
-            raise UsageError(
-                f"--runs applies to the threshold experiment only, not {experiment.name}"
-            )
         if self.size is not None and self.size <= 0:
             raise UsageError(f"size must be a positive integer, got {self.size}")
         if self.data is not None and not Path(self.data).is_dir():
@@ -238,6 +241,11 @@ class Settings:
             "batch": self.batch,
             "seed": self.seed,
             "learning_rate": self.learning_rate,
+            "recipe": self.recipe,
+            "schedule": self.schedule,
+            "warmup_epochs": self.warmup_epochs,
+            "weight_decay": self.weight_decay,
+            "precise_bn": self.precise_bn,
         }
 
 
@@ -252,7 +260,11 @@ def input_size_for(backbone: str, size: int | None) -> int:
 def plan(experiment: Experiment, settings: Settings) -> list[tuple[Row, TrainConfig]]:
     """The training configuration of each row, in table order."""
     planned = []
-    for row in experiment.rows(settings.runs_for(experiment)):
+    runs = settings.runs_for(experiment)
+    rows = experiment.rows(runs)
+    if not experiment.repeated:
+        rows = repeated(rows, runs)
+    for row in rows:
         spec = ModelSpec(
             backbone=backbones.get(row.backbone).name,
             size=input_size_for(row.backbone, settings.size),
@@ -269,10 +281,27 @@ def plan(experiment: Experiment, settings: Settings) -> list[tuple[Row, TrainCon
             seed=settings.seed + row.seed_offset,
             learning_rate=settings.learning_rate,
             jit_compile=settings.jit_compile,
+            recipe=settings.recipe,
+            schedule=settings.schedule,
+            warmup_epochs=settings.warmup_epochs,
+            weight_decay=settings.weight_decay,
+            precise_bn=settings.precise_bn,
             thresholds=tuple(sorted(set(metrics.SWEEP_THRESHOLDS) | set(experiment.thresholds))),
         )
         planned.append((row, config))
     return planned
+
+
+def repeated(rows: list[Row], runs: int) -> list[Row]:
+    """Each row ``runs`` times, run r with seed offset r - 1 and key ``<row>-run<r>``; one run
+    keeps the plain keys (and so the folders of single-run tables)."""
+    if runs == 1:
+        return rows
+    return [
+        replace(row, key=f"{row.key}-run{r:02d}", seed_offset=r - 1, run=r, config_key=row.key)
+        for row in rows
+        for r in range(1, runs + 1)
+    ]
 
 
 def table_rows(
@@ -318,6 +347,8 @@ def _row_identity(experiment: Experiment, row: Row, config: TrainConfig) -> dict
         "epochs": config.epochs,
         "seed": config.seed,
         "run": row.run,
+        "precise_bn": config.precise_bn,
+        "recipe": config.recipe,
     }
 
 
@@ -413,14 +444,15 @@ def run_experiment(
     planned = plan(experiment, settings)
     if only:
         wanted = {w.strip().lower() for item in only for w in item.split(",") if w.strip()}
-        known = {row.key for row, _ in planned}
+        known = {row.key for row, _ in planned} | {row.config_key for row, _ in planned}
         unknown = wanted - known
         if unknown:
+            choices = dict.fromkeys(row.config_key or row.key for row, _ in planned)
             raise UsageError(
                 f"unknown row(s) {', '.join(sorted(unknown))} in {experiment.name}; "
-                f"choose from: {', '.join(row.key for row, _ in planned)}"
+                f"choose from: {', '.join(choices)}"
             )
-        planned = [(row, config) for row, config in planned if row.key in wanted]
+        planned = [(r, c) for r, c in planned if r.key in wanted or r.config_key in wanted]
     for _, config in planned:
         config.spec.validate()
 
