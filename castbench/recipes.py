@@ -108,6 +108,17 @@ class Resolved:
     def name(self) -> str:
         return self.recipe.name
 
+    def schedule_fields(self) -> dict[str, object]:
+        """What ``TrainConfig`` and the experiment settings record about the schedule, beyond
+        epochs, batch, rate and size (named as both name them)."""
+        return {
+            "recipe": self.recipe.name,
+            "schedule": self.recipe.schedule,
+            "warmup_epochs": self.recipe.warmup_epochs,
+            "weight_decay": self.recipe.weight_decay,
+            "precise_bn": self.precise_bn,
+        }
+
 
 def resolve(
     name: str,

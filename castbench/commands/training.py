@@ -12,6 +12,12 @@ from castbench.recipes import DEFAULT_PRECISE_BN_BATCHES, RECIPE_CHOICES, RECIPE
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    _register_train(subparsers)
+    _register_experiment(subparsers)
+    _register_report(subparsers)
+
+
+def _register_train(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser(
         "train",
         help="train one backbone + head and score it on the test split",
@@ -31,6 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     train.set_defaults(func=run_train)
 
+
+def _register_experiment(subparsers: argparse._SubParsersAction) -> None:
     experiment = subparsers.add_parser(
         "experiment",
         help="run one of the seed study's accuracy experiments",
@@ -68,6 +76,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     experiment.set_defaults(func=run_experiment)
 
+
+def _register_report(subparsers: argparse._SubParsersAction) -> None:
     report = subparsers.add_parser(
         "report",
         help="Markdown + HTML report from results folders",
@@ -171,11 +181,7 @@ def run_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         learning_rate=recipe.learning_rate,
         jit_compile=JIT_CHOICES[args.jit],
-        recipe=recipe.name,
-        schedule=recipe.schedule,
-        warmup_epochs=recipe.warmup_epochs,
-        weight_decay=recipe.weight_decay,
-        precise_bn=chosen.precise_bn,
+        **chosen.schedule_fields(),
     )
     config.validate()
     out = args.out or f"results/train/{config.label()}"
@@ -198,11 +204,7 @@ def run_experiment(args: argparse.Namespace) -> int:
         seed=args.seed,
         learning_rate=recipe.learning_rate,
         jit_compile=JIT_CHOICES[args.jit],
-        recipe=recipe.name,
-        schedule=recipe.schedule,
-        warmup_epochs=recipe.warmup_epochs,
-        weight_decay=recipe.weight_decay,
-        precise_bn=chosen.precise_bn,
+        **chosen.schedule_fields(),
     )
     out = args.out or f"results/experiments/{args.name}"
     rows = run(args.name, out, settings, resume=args.resume, only=args.only, log=_log)

@@ -56,6 +56,11 @@ class Settings:
             "batch": self.batch,
             "seed": self.seed,
             "learning_rate": self.learning_rate,
+            **self.schedule_fields(),
+        }
+
+    def schedule_fields(self) -> dict[str, Any]:
+        return {
             "recipe": self.recipe,
             "schedule": self.schedule,
             "warmup_epochs": self.warmup_epochs,
@@ -94,11 +99,7 @@ def plan(experiment: Experiment, settings: Settings) -> list[tuple[Row, TrainCon
             seed=settings.seed + row.seed_offset,
             learning_rate=settings.learning_rate,
             jit_compile=settings.jit_compile,
-            recipe=settings.recipe,
-            schedule=settings.schedule,
-            warmup_epochs=settings.warmup_epochs,
-            weight_decay=settings.weight_decay,
-            precise_bn=settings.precise_bn,
+            **settings.schedule_fields(),
             thresholds=tuple(sorted(set(metrics.SWEEP_THRESHOLDS) | set(experiment.thresholds))),
         )
         planned.append((row, config))
