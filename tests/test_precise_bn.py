@@ -36,7 +36,7 @@ MODEL_AND_REFERENCE = textwrap.dedent(
 
     def batches():
         rng = np.random.default_rng(0)
-        return [rng.normal(2.0, 3.0, (n, 4, 4, 3)).astype("float32") for n in (6, 6, 3)]
+        return [rng.normal(2.0, 3.0, (n, 4, 4, 3)).astype("float32") for n in (5, 5, 5, 3)]
 
 
     def numpy_statistics(inner):
@@ -47,7 +47,7 @@ MODEL_AND_REFERENCE = textwrap.dedent(
         b1 = inner.get_layer("b1")
         gamma, beta = (keras.ops.convert_to_numpy(v) for v in (b1.gamma, b1.beta))
         first, second = [], []
-        for x in batches():
+        for x in batches()[:3]:  # the smaller last batch is skipped
             h = x.astype(np.float64) @ w1[0, 0] + c1
             z = (h - h.mean((0, 1, 2))) / np.sqrt(h.var((0, 1, 2)) + b1.epsilon) * gamma + beta
             first.append(h.reshape(-1, 5))
@@ -92,7 +92,7 @@ def test_precise_bn_uses_only_the_first_k_batches():
 
     first_two = namespace["batches"]()[:2]
     report = precise_bn.recompute(model, namespace["batches"](), max_batches=2)
-    assert (report.batches, report.images) == (2, 12)
+    assert (report.batches, report.images) == (2, 10)
     c1 = inner.get_layer("c1")
     w, b = (keras.ops.convert_to_numpy(v) for v in c1.weights)
     h = np.concatenate([x.astype(np.float64) @ w[0, 0] + b for x in first_two]).reshape(-1, 5)
