@@ -51,11 +51,11 @@ RECIPES: dict[str, Recipe] = {
         Recipe("seed", epochs=10, batch_size=4, learning_rate=1e-4),
         Recipe(
             "scratch",
-            epochs=8,
+            epochs=6,
             batch_size=16,
             learning_rate=2e-3,
             schedule="cosine",
-            warmup_epochs=1.0,
+            warmup_epochs=0.5,
             weight_decay=1e-4,
             size=64,
         ),
