@@ -107,10 +107,12 @@ def compile_for_training(
     learning_rate: float = 1e-4,
     jit_compile: bool | str = "auto",
     metrics: tuple = (),
+    optimizer: keras.optimizers.Optimizer | None = None,
 ) -> keras.Model:
-    """Adam + binary cross-entropy, as the seed trained."""
+    """Binary cross-entropy with ``optimizer``; by default Adam at ``learning_rate``, as the
+    seed trained."""
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
+        optimizer=optimizer or keras.optimizers.Adam(learning_rate),
         loss=keras.losses.BinaryCrossentropy(),
         metrics=list(metrics),
         jit_compile=jit_compile,

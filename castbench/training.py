@@ -1,9 +1,13 @@
 """Train one backbone + head on the casting set and evaluate it on the test split.
 
 The run follows the seed study: Adam + binary cross-entropy, a validation split taken from the
-training images, the best epoch by validation loss kept (``ModelCheckpoint(save_best_only=True)``
-into a ``.weights.h5`` file: HDF5, no pickle), restored, then scored on the test split at every
-decision threshold 0.1–0.9.
+training images, the best epoch by validation loss kept (saved into a ``.weights.h5`` file:
+HDF5, no pickle), restored, then scored on the test split at every decision threshold 0.1–0.9.
+The schedule comes from a recipe (``castbench.recipes``: the seed's constant rate, or warm-up +
+cosine decay + weight decay for random initial weights); with precise batch norm on
+(``castbench.precise_bn``) each epoch's batch-norm statistics are recomputed over training
+batches before the validation, so the epoch chosen and the test see the statistics of their
+own weights.
 
 A results folder holds:
 
@@ -31,14 +35,15 @@ from typing import Any
 from castbench import metrics
 from castbench.errors import UsageError
 from castbench.files import atomic_write_text, csv_text
+from castbench.recipes import RECIPES, SCHEDULES
 from castbench.spec import ModelSpec
 
 SCHEMA = "castbench.train"
 SCHEMA_VERSION = 1
 WEIGHTS_FILE = "best.weights.h5"
-DEFAULT_EPOCHS = 10
-DEFAULT_BATCH = 4
-DEFAULT_LR = 1e-4
+DEFAULT_EPOCHS = RECIPES["seed"].epochs
+DEFAULT_BATCH = RECIPES["seed"].batch_size
+DEFAULT_LR = RECIPES["seed"].learning_rate
 DEFAULT_VALIDATION = 0.2
 
 Log = Callable[[str], None]
@@ -63,6 +68,11 @@ class TrainConfig:
     thresholds: tuple[float, ...] = metrics.SWEEP_THRESHOLDS
     cache_dir: str | None = None  # decoded-image cache for the input pipeline
     jit_compile: bool | str = "auto"  # XLA; "auto" lets Keras decide
+    recipe: str = "seed"  # the recipe the schedule below came from (recorded, not used)
+    schedule: str = "constant"  # constant | cosine (linear warm-up, then cosine to zero)
+    warmup_epochs: float = 0.0
+    weight_decay: float = 0.0  # decoupled (AdamW); 0: Adam
+    precise_bn: int = 0  # training batches averaged into batch-norm statistics; 0: off
 
     def validate(self) -> None:
         """Reject bad input before TensorFlow starts or any data is read."""
@@ -75,6 +85,19 @@ class TrainConfig:
         if not 0 < self.validation_fraction < 1:
             raise UsageError(
                 f"validation fraction must lie between 0 and 1, got {self.validation_fraction}"
+            )
+        if self.schedule not in SCHEDULES:
+            raise UsageError(
+                f"unknown schedule {self.schedule!r}; choose from: {', '.join(SCHEDULES)}"
+            )
+        if not (self.warmup_epochs >= 0 and self.weight_decay >= 0):
+            raise UsageError("warm-up epochs and weight decay must not be negative")
+        if self.precise_bn < 0:
+            raise UsageError(f"--precise-bn must not be negative, got {self.precise_bn}")
+        if self.precise_bn and self.spec.backbone_frozen:
+            raise UsageError(
+                "--precise-bn recomputes the statistics of batch norm that trains; with "
+                "--trainable head the backbone's batch norm is frozen"
             )
         for threshold in self.thresholds:
             if not 0 <= threshold <= 1:
@@ -170,40 +193,31 @@ def environment(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------
-# training
+# training: splits, datasets, model, fit, restore, evaluate
 
 
-def _epoch_logger(log: Log, epochs: int, times: list[float]):
-    import keras
+@dataclass(frozen=True)
+class Splits:
+    root: Path
+    train: list
+    validation: list
+    test: list
+    n_skipped: int
 
-    class EpochLog(keras.callbacks.Callback):
-        """One line per epoch, and the wall time of each epoch (first one includes tracing)."""
 
-        def __init__(self) -> None:
-            super().__init__()
-            self.best = math.inf
-            self.started = 0.0
+@dataclass(frozen=True)
+class Datasets:
+    train: Any
+    validation: Any
+    test: Any
 
-        def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.perf_counter()
 
-        def on_epoch_end(self, epoch, logs=None):
-            seconds = time.perf_counter() - self.started
-            times.append(seconds)
-            logs = logs or {}
-            val_loss = logs.get("val_loss", math.inf)
-            mark = ""
-            if val_loss < self.best:
-                self.best = val_loss
-                mark = "  * best, saved"
-            parts = [f"epoch {epoch + 1}/{epochs}"]
-            for key in ("loss", "accuracy", "val_loss", "val_accuracy", "val_recall"):
-                if key in logs:
-                    parts.append(f"{key} {float(logs[key]):.4f}")
-            parts.append(f"{seconds:.1f} s")
-            log("  ".join(parts) + mark)
-
-    return EpochLog()
+@dataclass
+class Fitted:
+    history: list[dict[str, Any]]
+    epoch_times: list[float]
+    best_epoch: int | None
+    train_s: float
 
 
 def train(
@@ -218,7 +232,28 @@ def train(
     root = resolve_data(config.data, log)
     if config.data is None:
         config = replace(config, data=str(root))
+    splits = load_splits(root, config, log)
 
+    import keras
+
+    out.mkdir(parents=True, exist_ok=True)
+    datasets = make_datasets(splits, config)
+    model = build_for_training(config, steps_per_epoch=_steps(len(splits.train), config))
+    params = count_params_of(model)
+    log(_start_line(config, splits))
+    weights_path = out / WEIGHTS_FILE
+    fitted = fit(model, datasets, config, weights_path, log)
+    restore_best(model, weights_path, fitted, log)
+    result, scores = evaluate(model, datasets.test, splits, config, fitted, params, out, log)
+    write_results(result, splits.test, scores, argv=argv)
+    log(f"results in {out}")
+    del model
+    keras.backend.clear_session()
+    return result
+
+
+def load_splits(root: Path, config: TrainConfig, log: Log) -> Splits:
+    """Training, validation (a seeded share of the training images) and test samples."""
     from castbench.data import load_casting, split_validation
 
     data = load_casting(root)
@@ -230,36 +265,43 @@ def train(
             raise UsageError(f"{root}: the {name} split is empty; the data set is too small")
     if not data.test:
         raise UsageError(f"{root}: no test images")
-    test_samples = list(data.test)
     if len({s.label for s in train_samples}) < 2:
         log("warning: the training split holds one class only")
+    return Splits(root, train_samples, val_samples, list(data.test), len(data.skipped))
 
+
+def make_datasets(splits: Splits, config: TrainConfig) -> Datasets:
+    """The input pipelines; only training shuffles and augments (seeded)."""
     import keras
 
     from castbench.data.pipeline import make_dataset
-    from castbench.models import build_model, compile_for_training, count_params
 
-    out.mkdir(parents=True, exist_ok=True)
-    spec = config.spec
-    size = spec.input_size
     keras.utils.set_random_seed(config.seed)
-    preprocess = spec.record.preprocess_fn()
-    common = {"preprocess": preprocess, "cache_dir": config.cache_dir}
+    size, batch = config.spec.input_size, config.batch_size
+    common = {"preprocess": config.spec.record.preprocess_fn(), "cache_dir": config.cache_dir}
     train_ds = make_dataset(
-        train_samples,
-        size,
-        config.batch_size,
-        augment=config.augment,
-        shuffle=True,
-        seed=config.seed,
-        **common,
+        splits.train, size, batch, augment=config.augment, shuffle=True, seed=config.seed, **common
     )
-    val_ds = make_dataset(val_samples, size, config.batch_size, **common)
-    test_ds = make_dataset(test_samples, size, config.batch_size, **common)
+    return Datasets(
+        train=train_ds,
+        validation=make_dataset(splits.validation, size, batch, **common),
+        test=make_dataset(splits.test, size, batch, **common),
+    )
+
+
+def _steps(n_images: int, config: TrainConfig) -> int:
+    return max(1, math.ceil(n_images / config.batch_size))
+
+
+def build_for_training(config: TrainConfig, steps_per_epoch: int):
+    """The model, compiled with the recipe's optimiser and learning-rate schedule."""
+    import keras
+
+    from castbench.models import build_model, compile_for_training
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(config.seed)
-    model = build_model(spec)
+    model = build_model(config.spec)
     compile_for_training(
         model,
         learning_rate=config.learning_rate,
@@ -269,95 +311,178 @@ def train(
             keras.metrics.Recall(name="recall"),
             keras.metrics.Precision(name="precision"),
         ),
+        optimizer=make_optimizer(config, steps_per_epoch),
     )
-    params = count_params(model)
-    weights_path = out / WEIGHTS_FILE
-    weights_path.unlink(missing_ok=True)
-    epoch_times: list[float] = []
-    checkpoint = keras.callbacks.ModelCheckpoint(
-        str(weights_path),
-        monitor="val_loss",
-        mode="min",
-        save_best_only=True,
-        save_weights_only=True,
-        verbose=0,
-    )
-    log(
+    return model
+
+
+def make_optimizer(config: TrainConfig, steps_per_epoch: int):
+    """Adam (AdamW with weight decay) at a constant rate, or a linear warm-up to the peak rate
+    followed by a cosine decay to zero over the remaining steps."""
+    import keras
+
+    rate: Any = config.learning_rate
+    if config.schedule == "cosine":
+        total = config.epochs * steps_per_epoch
+        warmup = min(total - 1, round(config.warmup_epochs * steps_per_epoch))
+        rate = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=0.0 if warmup else config.learning_rate,
+            decay_steps=max(1, total - warmup),
+            warmup_target=config.learning_rate if warmup else None,
+            warmup_steps=warmup,
+        )
+    if config.weight_decay > 0:
+        return keras.optimizers.AdamW(rate, weight_decay=config.weight_decay)
+    return keras.optimizers.Adam(rate)
+
+
+def count_params_of(model) -> int:
+    from castbench.models import count_params
+
+    return count_params(model).total
+
+
+def _start_line(config: TrainConfig, splits: Splits) -> str:
+    spec = config.spec
+    size = spec.input_size
+    precise = f", precise BN {config.precise_bn} batches" if config.precise_bn else ""
+    return (
         f"training {spec.record.name} + {spec.head_label} head at {size}x{size}"
         f"{', backbone frozen' if spec.backbone_frozen else ''}, "
-        f"augment {config.augment}, batch {config.batch_size}, {config.epochs} epoch(s): "
-        f"{len(train_samples)} train / {len(val_samples)} validation / {len(test_samples)} test "
-        f"images from {root}"
+        f"augment {config.augment}, batch {config.batch_size}, {config.epochs} epoch(s), "
+        f"{config.schedule} lr {config.learning_rate:g}{precise}: "
+        f"{len(splits.train)} train / {len(splits.validation)} validation / "
+        f"{len(splits.test)} test images from {splits.root}"
     )
-    started = time.perf_counter()
-    fitted = model.fit(
-        train_ds,
-        validation_data=val_ds,
-        epochs=config.epochs,
-        shuffle=False,  # the dataset shuffles itself, seeded
-        verbose=0,
-        callbacks=[checkpoint, _epoch_logger(log, config.epochs, epoch_times)],
-    )
-    train_s = time.perf_counter() - started
 
-    history = _history_rows(fitted.history, epoch_times)
-    best_epoch = _best_epoch(history)
+
+def fit(model, datasets: Datasets, config: TrainConfig, weights_path: Path, log: Log) -> Fitted:
+    """One epoch at a time: train, recompute batch-norm statistics (precise BN, when on),
+    validate, and save the weights when the validation loss is the lowest so far."""
+    weights_path.unlink(missing_ok=True)
+    history: list[dict[str, Any]] = []
+    times: list[float] = []
+    best_loss, best_epoch = math.inf, None
+    started = time.perf_counter()
+    for epoch in range(config.epochs):
+        epoch_started = time.perf_counter()
+        trained = model.fit(
+            datasets.train,
+            epochs=epoch + 1,
+            initial_epoch=epoch,
+            shuffle=False,  # the dataset shuffles itself, seeded
+            verbose=0,
+        )
+        row: dict[str, Any] = {k: float(v[-1]) for k, v in trained.history.items()}
+        row["precise_bn_s"] = _precise_bn(model, datasets.train, config.precise_bn)
+        validated = model.evaluate(datasets.validation, verbose=0, return_dict=True)
+        row.update({f"val_{k}": float(v) for k, v in validated.items()})
+        times.append(time.perf_counter() - epoch_started)
+        history.append(_history_row(epoch + 1, row, times[-1]))
+        mark = ""
+        if row["val_loss"] < best_loss:  # NaN never compares lower
+            best_loss, best_epoch = row["val_loss"], epoch + 1
+            model.save_weights(str(weights_path))
+            mark = "  * best, saved"
+        log(_epoch_line(epoch + 1, config.epochs, row, times[-1]) + mark)
+    return Fitted(history, times, best_epoch, time.perf_counter() - started)
+
+
+def _precise_bn(model, dataset, batches: int) -> float | None:
+    """Seconds spent recomputing the batch-norm statistics, None when precise BN is off."""
+    if not batches:
+        return None
+    from castbench import precise_bn
+
+    started = time.perf_counter()
+    precise_bn.recompute(model, dataset, batches)
+    return time.perf_counter() - started
+
+
+def _history_row(epoch: int, values: dict[str, Any], seconds: float) -> dict[str, Any]:
+    row: dict[str, Any] = {"epoch": epoch}
+    for key, value in values.items():
+        row[key] = value if value is None or math.isfinite(value) else None
+    row["epoch_s"] = seconds
+    return row
+
+
+def _epoch_line(epoch: int, epochs: int, row: dict[str, Any], seconds: float) -> str:
+    parts = [f"epoch {epoch}/{epochs}"]
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "val_recall"):
+        if key in row:
+            parts.append(f"{key} {row[key]:.4f}")
+    parts.append(f"{seconds:.1f} s")
+    return "  ".join(parts)
+
+
+def restore_best(model, weights_path: Path, fitted: Fitted, log: Log) -> None:
+    """Load the best epoch's weights (their batch-norm statistics were recomputed for them
+    before they were validated, so the test sees the same model the validation chose)."""
     if weights_path.is_file():
         model.load_weights(str(weights_path))
     else:  # no finite validation loss: keep the last weights, and say so
         log("warning: validation loss never improved on infinity; keeping the last epoch")
         model.save_weights(str(weights_path))
-        best_epoch = None
+        fitted.best_epoch = None
 
+
+def evaluate(
+    model,
+    test_ds,
+    splits: Splits,
+    config: TrainConfig,
+    fitted: Fitted,
+    params_total: int,
+    out: Path,
+    log: Log,
+) -> tuple[TrainResult, list[float]]:
+    """Score the test split, sweep the thresholds, and say when the scores tell nothing."""
     started = time.perf_counter()
     labels, scores = predict_scores(model, test_ds)
     predict_s = time.perf_counter() - started
-    expected = [s.label for s in test_samples]
+    expected = [s.label for s in splits.test]
     if labels != expected:  # the pipeline must keep order when it does not shuffle
         raise RuntimeError("test predictions came back in another order than the test files")
-
     if metrics.scores_indistinct(scores):
         log(
             f"warning: every test score is {statistics.fmean(scores):.4f} to within "
             f"{metrics.INDISTINCT_SCORE_SPREAD:g}: the model tells no image from another, so the "
             "metrics below only restate the class shares. From random weights this is common "
             "early on (batch normalisation's moving statistics lag far behind the weights); "
-            "train longer, on more images, or from --weights imagenet"
+            "use --precise-bn, train longer, on more images, or from --weights imagenet"
         )
     sweep = _sweep_with_notes(labels, scores, config.thresholds, log)
-    confusion = metrics.confusion_counts(labels, scores, 0.5)
-    timing = _timing(train_s, epoch_times, predict_s, len(test_samples))
-    counts = {
-        "n_train": len(train_samples),
-        "n_validation": len(val_samples),
-        "n_test": len(test_samples),
-        "n_test_defect": sum(expected),
-        "n_skipped": len(data.skipped),
-    }
     result = TrainResult(
         out_dir=out,
         config=config,
         sweep=sweep,
-        confusion=confusion,
-        history=history,
-        timing=timing,
-        best_epoch=best_epoch,
-        params_total=params.total,
-        counts=counts,
+        confusion=metrics.confusion_counts(labels, scores, 0.5),
+        history=fitted.history,
+        timing=_timing(fitted.train_s, fitted.epoch_times, predict_s, len(splits.test)),
+        best_epoch=fitted.best_epoch,
+        params_total=params_total,
+        counts={
+            "n_train": len(splits.train),
+            "n_validation": len(splits.validation),
+            "n_test": len(splits.test),
+            "n_test_defect": sum(expected),
+            "n_skipped": splits.n_skipped,
+        },
     )
-    write_results(result, test_samples, scores, argv=argv)
-    at_half = result.at(0.5) if any(math.isclose(t, 0.5) for t in config.thresholds) else None
-    if at_half:
-        log(
-            f"test at 0.5: accuracy {at_half['accuracy_pct']:.2f} %, recall "
-            f"{at_half['recall_pct']:.2f} %, precision {at_half['precision_pct']:.2f} %, "
-            f"F1 {at_half['f1']:.3f} (tp {confusion.tp}, fp {confusion.fp}, tn {confusion.tn}, "
-            f"fn {confusion.fn}); best epoch {best_epoch}; train {train_s:.1f} s"
-        )
-    log(f"results in {out}")
-    del model
-    keras.backend.clear_session()
-    return result
+    if _has_half(result):
+        log(_test_line(result))
+    return result, scores
+
+
+def _test_line(result: TrainResult) -> str:
+    half, c = result.at(0.5), result.confusion
+    return (
+        f"test at 0.5: accuracy {half['accuracy_pct']:.2f} %, recall "
+        f"{half['recall_pct']:.2f} %, precision {half['precision_pct']:.2f} %, "
+        f"F1 {half['f1']:.3f} (tp {c.tp}, fp {c.fp}, tn {c.tn}, fn {c.fn}); "
+        f"best epoch {result.best_epoch}; train {result.timing['train_s']:.1f} s"
+    )
 
 
 def _sweep_with_notes(labels, scores, thresholds, log: Log) -> list[dict[str, Any]]:
@@ -385,24 +510,6 @@ def predict_scores(model, dataset) -> tuple[list[int], list[float]]:
         scores.extend(float(v) for v in predicted.reshape(-1))
         labels.extend(int(round(float(v))) for v in batch_labels.numpy().reshape(-1))
     return labels, scores
-
-
-def _history_rows(history: dict[str, list], epoch_times: list[float]) -> list[dict[str, Any]]:
-    rows = []
-    for index, seconds in enumerate(epoch_times):
-        row: dict[str, Any] = {"epoch": index + 1}
-        for key, values in history.items():
-            if index < len(values):
-                value = float(values[index])
-                row[key] = value if math.isfinite(value) else None
-        row["epoch_s"] = seconds
-        rows.append(row)
-    return rows
-
-
-def _best_epoch(history: list[dict[str, Any]]) -> int | None:
-    finite = [(r["val_loss"], r["epoch"]) for r in history if r.get("val_loss") is not None]
-    return min(finite)[1] if finite else None
 
 
 def _timing(

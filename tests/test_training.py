@@ -99,6 +99,36 @@ def test_train_cli_end_to_end_matches_independent_counts(tiny_set, tmp_path, cap
     assert run["counts"]["n_test"] == len(test) == 16
     assert run["config"]["spec"]["input_size"] == 32 and run["best_epoch"] == 1
     assert run["params_total"] > 0
+    # random weights, whole network trained: the scratch recipe, and precise BN on by default
+    assert run["config"]["recipe"] == "scratch" and run["config"]["schedule"] == "cosine"
+    assert run["config"]["precise_bn"] > 0 and float(history[0]["precise_bn_s"]) > 0
+
+
+def test_a_model_that_scores_every_image_alike_is_flagged(tmp_path):
+    import tensorflow as tf
+
+    from castbench.data.loader import Sample
+    from castbench.spec import ModelSpec
+    from castbench.training import Fitted, Splits, TrainConfig, evaluate
+
+    class SameScore:
+        def predict_on_batch(self, images):
+            return np.full((len(images), 1), 0.559, np.float32)
+
+    labels = [1, 1, 0, 1]
+    test = [Sample(tmp_path / f"{i}.png", label) for i, label in enumerate(labels)]
+    batches = [(np.zeros((2, 8, 8, 3), np.float32), tf.constant([[v] for v in labels[i : i + 2]],
+                tf.float32)) for i in (0, 2)]  # fmt: skip
+    splits = Splits(tmp_path, [], [], test, 0)
+    fitted = Fitted(history=[], epoch_times=[1.0], best_epoch=1, train_s=1.0)
+    lines: list[str] = []
+    config = TrainConfig(spec=ModelSpec("MobileNetV2", size=32))
+    result, scores = evaluate(
+        SameScore(), batches, splits, config, fitted, 1, tmp_path, lines.append
+    )
+    assert scores == pytest.approx([0.559] * 4)
+    assert any(line.startswith("warning: every test score is 0.5590") for line in lines)
+    assert result.at(0.5)["accuracy_pct"] == pytest.approx(75.0)  # the defect share, nothing more
 
 
 @pytest.mark.parametrize(

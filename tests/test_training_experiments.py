@@ -137,6 +137,51 @@ def test_threshold_experiment_writes_runs_and_summary(tmp_path):
     assert "±" in (tmp_path / "threshold_summary.csv").read_text()
 
 
+def test_runs_repeat_every_row_of_any_grid_with_consecutive_seeds(tmp_path):
+    trainer = FakeTrainer()
+    settings = Settings(runs=3, size=32, epochs=1, seed=7)
+    rows = experiments.run_experiment(
+        "backbone", tmp_path, settings, only=["mobilenetv2,vgg16"], log=lambda _: None,
+        trainer=trainer,
+    )  # fmt: skip
+    assert trainer.calls == [f"{b}-run{r:02d}" for b in ("vgg16", "mobilenetv2") for r in (1, 2, 3)]
+    assert [(r["backbone"], r["run"], r["seed"]) for r in rows] == [
+        (b, r, 6 + r) for b in ("VGG16", "MobileNetV2") for r in (1, 2, 3)
+    ]
+    assert {r["run_dir"] for r in rows} == {f"runs/{k}" for k in trainer.calls}
+
+    resumed = FakeTrainer()
+    experiments.run_experiment(
+        "backbone", tmp_path, settings, resume=True, only=["mobilenetv2-run02,resnet50"],
+        log=lambda _: None, trainer=resumed,
+    )  # fmt: skip
+    assert resumed.calls == ["resnet50-run01", "resnet50-run02", "resnet50-run03"]
+    architecture = experiments.plan(experiments.get("architecture"), Settings(runs=2))
+    assert len(architecture) == 14 and architecture[1][0].key == "base-run02"
+
+
+def test_experiment_cli_records_recipe_and_precise_bn(tmp_path):
+    from castbench.commands.training import _resolved
+
+    class Args:
+        recipe, precise_bn, epochs, batch, lr = "auto", None, None, None, 5e-3
+        schedule = warmup = weight_decay = size = None
+
+    chosen = _resolved(Args)
+    assert chosen.name == "scratch" and chosen.precise_bn > 0
+    assert chosen.recipe.learning_rate == 5e-3  # a flag overrides one value of the recipe
+    Args.recipe, Args.precise_bn = "seed", 0
+    assert _resolved(Args).recipe.schedule == "constant" and _resolved(Args).precise_bn == 0
+    trainer = FakeTrainer()
+    rows = experiments.run_experiment(
+        "backbone", tmp_path, Settings(size=32, epochs=1, recipe="scratch", precise_bn=50),
+        only=["mobilenetv2"], log=lambda _: None, trainer=trainer,
+    )  # fmt: skip
+    assert rows[0]["precise_bn"] == 50 and rows[0]["recipe"] == "scratch"
+    settings = json.loads((tmp_path / "backbone.json").read_text())["settings"]
+    assert settings["precise_bn"] == 50
+
+
 def test_seed_reference_tables_share_the_layout():
     seed = Path(__file__).resolve().parents[1] / "results" / "seed"
     for name in experiments.EXPERIMENTS:
@@ -156,7 +201,8 @@ def test_seed_reference_tables_share_the_layout():
     [
         (["backbone", "--batch", "0"], "batch size"),
         (["backbone", "--epochs", "0"], "epochs"),
-        (["backbone", "--runs", "3"], "--runs applies"),
+        (["backbone", "--runs", "-1"], "runs must be"),
+        (["backbone", "--precise-bn", "-2"], "--precise-bn"),
         (["threshold", "--runs", "0"], "runs must be"),
         (["backbone", "--data", "/no/such/folder"], "data folder not found"),
         (["backbone", "--only", "resnet9000"], "unknown row"),

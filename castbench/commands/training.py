@@ -8,10 +8,16 @@ import sys
 
 from castbench.commands.registry import add_model_arguments, spec_from_args
 from castbench.errors import UsageError
-from castbench.training import DEFAULT_BATCH, DEFAULT_EPOCHS, DEFAULT_LR
+from castbench.recipes import DEFAULT_PRECISE_BN_BATCHES, RECIPE_CHOICES, RECIPES, SCHEDULES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    _register_train(subparsers)
+    _register_experiment(subparsers)
+    _register_report(subparsers)
+
+
+def _register_train(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser(
         "train",
         help="train one backbone + head and score it on the test split",
@@ -25,15 +31,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--aug", default="none", help="augmentation preset (default: none)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     train.add_argument(
-        "--lr", type=float, default=DEFAULT_LR, help=f"Adam learning rate ({DEFAULT_LR:g})"
-    )
-    train.add_argument(
         "--out",
         default=None,
         help="results folder (default: results/train/<backbone>-<size>-<head>-<aug>-bs<N>-s<S>)",
     )
     train.set_defaults(func=run_train)
 
+
+def _register_experiment(subparsers: argparse._SubParsersAction) -> None:
     experiment = subparsers.add_parser(
         "experiment",
         help="run one of the seed study's accuracy experiments",
@@ -54,12 +59,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(default: each backbone's native size)",
     )
     experiment.add_argument(
-        "--runs", type=int, default=None, help="repeated runs (threshold only; default 10)"
+        "--runs",
+        type=int,
+        default=None,
+        help="runs of every row, seeds SEED, SEED+1, ... (default: 10 for threshold, else 1)",
     )
     experiment.add_argument("--seed", type=int, default=0, help="base random seed (default: 0)")
-    experiment.add_argument(
-        "--lr", type=float, default=DEFAULT_LR, help=f"Adam learning rate ({DEFAULT_LR:g})"
-    )
     experiment.add_argument(
         "--only", action="append", default=None, help="train only these rows (comma-separated)"
     )
@@ -71,6 +76,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     experiment.set_defaults(func=run_experiment)
 
+
+def _register_report(subparsers: argparse._SubParsersAction) -> None:
     report = subparsers.add_parser(
         "report",
         help="Markdown + HTML report from results folders",
@@ -90,12 +97,7 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
         help="casting data root (train/ and test/ with def_front/ and ok_front/); "
         "default: the built-in synthetic stand-in",
     )
-    parser.add_argument(
-        "--batch", type=int, default=DEFAULT_BATCH, help=f"batch size (default {DEFAULT_BATCH})"
-    )
-    parser.add_argument(
-        "--epochs", type=int, default=DEFAULT_EPOCHS, help=f"epochs (default {DEFAULT_EPOCHS})"
-    )
+    _add_recipe_arguments(parser)
     parser.add_argument(
         "--jit",
         choices=sorted(JIT_CHOICES),
@@ -107,22 +109,79 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
 JIT_CHOICES = {"auto": "auto", "on": True, "off": False}
 
 
+def _add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
+    """The schedule: a recipe, and flags that override single values of it."""
+    seed, scratch = RECIPES["seed"], RECIPES["scratch"]
+    parser.add_argument(
+        "--recipe",
+        choices=RECIPE_CHOICES,
+        default="auto",
+        help=f"auto (default): scratch from random weights, seed otherwise. {seed.summary()}; "
+        f"{scratch.summary()}. The flags below override single values",
+    )
+    parser.add_argument("--batch", type=int, default=None, help="batch size (recipe's)")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs (recipe's)")
+    parser.add_argument("--lr", type=float, default=None, help="(peak) learning rate (recipe's)")
+    parser.add_argument("--schedule", choices=SCHEDULES, default=None, help="recipe's")
+    parser.add_argument("--warmup", type=float, default=None, help="warm-up epochs (recipe's)")
+    parser.add_argument(
+        "--weight-decay", type=float, default=None, help="decoupled weight decay, AdamW (recipe's)"
+    )
+    parser.add_argument(
+        "--precise-bn",
+        type=int,
+        default=None,
+        metavar="K",
+        help="before each validation, recompute batch-norm statistics over K training batches; "
+        f"0: off (default: {DEFAULT_PRECISE_BN_BATCHES} when the backbone trains from random "
+        "weights, else off)",
+    )
+
+
+def _resolved(args: argparse.Namespace, weights: str = "none", trainable: str = "all"):
+    from castbench.recipes import resolve
+
+    return resolve(
+        args.recipe,
+        weights,
+        trainable,
+        precise_bn=args.precise_bn,
+        epochs=args.epochs,
+        batch_size=args.batch,
+        learning_rate=args.lr,
+        schedule=args.schedule,
+        warmup_epochs=args.warmup,
+        weight_decay=args.weight_decay,
+        size=args.size,
+    )
+
+
 def _log(line: str) -> None:
     print(line, flush=True)
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from castbench.recipes import fitted_size
     from castbench.training import TrainConfig, train
 
+    spec = spec_from_args(args.backbone, args)
+    chosen = _resolved(args, spec.weights, spec.trainable)
+    recipe = chosen.recipe
+    if recipe.size is not None:
+        record = spec.record
+        spec = replace(spec, size=fitted_size(record.min_size, record.native_size, recipe.size))
     config = TrainConfig(
-        spec=spec_from_args(args.backbone, args),
+        spec=spec,
         data=args.data,
         augment=args.aug,
-        batch_size=args.batch,
-        epochs=args.epochs,
+        batch_size=recipe.batch_size,
+        epochs=recipe.epochs,
         seed=args.seed,
-        learning_rate=args.lr,
+        learning_rate=recipe.learning_rate,
         jit_compile=JIT_CHOICES[args.jit],
+        **chosen.schedule_fields(),
     )
     config.validate()
     out = args.out or f"results/train/{config.label()}"
@@ -134,15 +193,18 @@ def run_experiment(args: argparse.Namespace) -> int:
     from castbench.experiments import Settings, failed_rows
     from castbench.experiments import run_experiment as run
 
+    chosen = _resolved(args)
+    recipe = chosen.recipe
     settings = Settings(
         data=args.data,
         runs=args.runs,
-        epochs=args.epochs,
-        size=args.size,
-        batch=args.batch,
+        epochs=recipe.epochs,
+        size=recipe.size,
+        batch=recipe.batch_size,
         seed=args.seed,
-        learning_rate=args.lr,
+        learning_rate=recipe.learning_rate,
         jit_compile=JIT_CHOICES[args.jit],
+        **chosen.schedule_fields(),
     )
     out = args.out or f"results/experiments/{args.name}"
     rows = run(args.name, out, settings, resume=args.resume, only=args.only, log=_log)

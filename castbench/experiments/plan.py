@@ -1,0 +1,106 @@
+"""What an experiment trains: the command line's settings applied to every row of a grid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from castbench import backbones, metrics
+from castbench.errors import UsageError
+from castbench.experiments.grids import DEFAULT_RUNS, Experiment, Row, repeated
+from castbench.recipes import fitted_size
+from castbench.spec import ModelSpec
+from castbench.training import DEFAULT_BATCH, DEFAULT_EPOCHS, DEFAULT_LR, TrainConfig
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The command-line choices that apply to every row of a grid."""
+
+    data: str | None = None
+    runs: int | None = None
+    epochs: int = DEFAULT_EPOCHS
+    size: int | None = None  # None: each backbone's native size
+    batch: int = DEFAULT_BATCH
+    seed: int = 0
+    learning_rate: float = DEFAULT_LR
+    jit_compile: bool | str = "auto"  # does not change results; not compared on --resume
+    recipe: str = "seed"
+    schedule: str = "constant"
+    warmup_epochs: float = 0.0
+    weight_decay: float = 0.0
+    precise_bn: int = 0
+
+    def validate(self, experiment: Experiment) -> None:
+        if self.batch <= 0:
+            raise UsageError(f"batch size must be a positive integer, got {self.batch}")
+        if self.epochs <= 0:
+            raise UsageError(f"epochs must be a positive integer, got {self.epochs}")
+        if self.runs is not None and self.runs <= 0:
+            raise UsageError(f"runs must be a positive integer, got {self.runs}")
+        if self.size is not None and self.size <= 0:
+            raise UsageError(f"size must be a positive integer, got {self.size}")
+        if self.data is not None and not Path(self.data).is_dir():
+            raise UsageError(f"data folder not found: {self.data}")
+
+    def runs_for(self, experiment: Experiment) -> int:
+        return self.runs or DEFAULT_RUNS.get(experiment.name, 1)
+
+    def comparable(self) -> dict[str, Any]:
+        """What must agree between a folder's finished rows and a resumed run."""
+        return {
+            "data": self.data,
+            "epochs": self.epochs,
+            "size": self.size,
+            "batch": self.batch,
+            "seed": self.seed,
+            "learning_rate": self.learning_rate,
+            **self.schedule_fields(),
+        }
+
+    def schedule_fields(self) -> dict[str, Any]:
+        return {
+            "recipe": self.recipe,
+            "schedule": self.schedule,
+            "warmup_epochs": self.warmup_epochs,
+            "weight_decay": self.weight_decay,
+            "precise_bn": self.precise_bn,
+        }
+
+
+def input_size_for(backbone: str, size: int | None) -> int:
+    """``size`` clamped up to the backbone's minimum; its native size when ``size`` is None."""
+    record = backbones.get(backbone)
+    return fitted_size(record.min_size, record.native_size, size)
+
+
+def plan(experiment: Experiment, settings: Settings) -> list[tuple[Row, TrainConfig]]:
+    """The training configuration of each row, in table order."""
+    planned = []
+    runs = settings.runs_for(experiment)
+    rows = experiment.rows(runs)
+    if not experiment.repeated:
+        rows = repeated(rows, runs)
+    for row in rows:
+        spec = ModelSpec(
+            backbone=backbones.get(row.backbone).name,
+            size=input_size_for(row.backbone, settings.size),
+            head=row.head,
+            dense=row.dense,
+            dropout=row.dropout,
+        )
+        config = TrainConfig(
+            spec=spec,
+            data=settings.data,
+            augment=row.augment,
+            batch_size=settings.batch * row.batch_factor,
+            epochs=settings.epochs,
+            seed=settings.seed + row.seed_offset,
+            learning_rate=settings.learning_rate,
+            jit_compile=settings.jit_compile,
+            **settings.schedule_fields(),
+            thresholds=tuple(sorted(set(metrics.SWEEP_THRESHOLDS) | set(experiment.thresholds))),
+        )
+        planned.append((row, config))
+    return planned
