@@ -185,10 +185,12 @@ def summarize_runs(
     by: Sequence[str] = ("threshold",),
     columns: Sequence[str] = METRIC_COLUMNS,
 ) -> list[dict[str, Any]]:
-    """Mean and sample sd of ``columns`` over repeated runs, grouped by the ``by`` keys.
+    """Mean, sample sd and 95 % confidence interval of ``columns`` over repeated runs, grouped
+    by the ``by`` keys.
 
-    Returns one dict per group (in first-seen order) with ``runs``, ``<col>_mean`` and
-    ``<col>_sd`` for each column present in the rows.
+    Returns one dict per group (in first-seen order) with ``runs``, ``<col>_mean``,
+    ``<col>_sd``, ``<col>_ci95_low`` and ``<col>_ci95_high`` for each column present in the
+    rows (one run: sd 0, no interval).
     """
     groups: dict[tuple, list[Mapping[str, Any]]] = {}
     for row in rows:
@@ -201,10 +203,11 @@ def summarize_runs(
             values = [m[column] for m in members if _present(m.get(column))]
             if not values:
                 continue
-            if len(values) == 1:
-                summary[f"{column}_mean"], summary[f"{column}_sd"] = float(values[0]), 0.0
-            else:
-                summary[f"{column}_mean"], summary[f"{column}_sd"] = mean_sd(values)
+            mean_and_sd = mean_sd(values) if len(values) > 1 else (float(values[0]), 0.0)
+            summary[f"{column}_mean"], summary[f"{column}_sd"] = mean_and_sd
+            cell = cell_summary([float(v) for v in values])
+            summary[f"{column}_ci95_low"] = cell["ci95_low"]
+            summary[f"{column}_ci95_high"] = cell["ci95_high"]
         out.append(summary)
     return out
 

@@ -28,7 +28,8 @@ COLUMNS: tuple[str, ...] = (
     "train_s", "s_per_epoch", "epoch_s_first", "epoch_s_median_after_first", "best_epoch",
     "params_total", "source", "status", "error", "run_dir",
 )  # fmt: skip
-SUMMARY_BY = ("threshold",)
+# a cell: one configuration (the seed's label for it) at one threshold, over its runs
+SUMMARY_BY = ("variant", "threshold")
 
 
 def table_rows(
@@ -122,7 +123,7 @@ def write_table(
     }
     atomic_write_text(json_path, json_text(payload))
     atomic_write_text(csv_path, csv_text(complete, COLUMNS))
-    if experiment.repeated:
+    if experiment.repeated or any((r.get("run") or 1) > 1 for r in complete):
         write_summary(out, experiment.name, complete)
 
 
@@ -136,8 +137,8 @@ def write_summary(out: Path, name: str, rows: Sequence[dict[str, Any]]) -> None:
         {k: round(v, 6) if isinstance(v, float) else v for k, v in row.items()}
         for row in summary_rows(rows)
     ]
-    columns = ["threshold", "runs"] + [
-        f"{c}_{s}" for c in metrics.METRIC_COLUMNS for s in ("mean", "sd")
+    columns = [*SUMMARY_BY, "runs"] + [
+        f"{c}_{s}" for c in metrics.METRIC_COLUMNS for s in ("mean", "sd", "ci95_low", "ci95_high")
     ]
     for row in summary:
         for column in metrics.METRIC_COLUMNS:
