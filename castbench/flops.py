@@ -50,12 +50,13 @@ def _tensorflow_flops(model: keras.Model) -> float:
     return float(profile.total_float_ops)
 
 
-# Element-wise arithmetic and reductions: one FLOP per element (per input element for a
-# reduction), as TensorFlow's profiler counts them.
-ELEMENTWISE = frozenset({"add", "add_any", "sub", "mul", "div", "max", "min", "neg", "abs",
-                         "exp", "log", "tanh", "logistic", "rsqrt", "sqrt", "square", "pow",
-                         "integer_pow", "erf"})  # fmt: skip
-REDUCTIONS = frozenset({"reduce_sum", "reduce_max", "reduce_min"})
+# Element-wise arithmetic and sums: one FLOP per element (per input element for a sum), as
+# TensorFlow's profiler counts them. Comparisons (max, min: ReLU, ReLU6, clipping, max pooling)
+# are not arithmetic, and TensorFlow's profiler does not count its Relu / Relu6 ops either.
+ELEMENTWISE = frozenset({"add", "add_any", "sub", "mul", "div", "neg", "exp", "log", "tanh",
+                         "logistic", "rsqrt", "sqrt", "square", "pow", "integer_pow",
+                         "erf"})  # fmt: skip
+REDUCTIONS = frozenset({"reduce_sum"})
 
 
 def _jax_flops(model: keras.Model) -> float:
