@@ -142,6 +142,11 @@ def test_a_committed_version_1_folder_reads_through_the_upgrade():
     assert json.loads((committed / "timing.json").read_text())["version"] == 1
     rows = read_rows(committed)
     assert len(rows) == 60 and all(row["status"] == "ok" for row in rows)
+    for row in rows:  # version 1 timed train_on_batch / predict_on_batch: the API step
+        assert row["step"] == "api" and row["key"].endswith("|step-api")
+        assert row["api_step_s_median"] == row["step_s_median"]
+        assert row["jit_compile"] is None and row["jit_resolved"] is False  # asked auto
+        assert "peak_gpu_mem_mb" not in row and row["nvml_gpu_mem_used_mb"] is None
     metadata = read_run_metadata(committed)
     assert metadata["command"].startswith("castbench timing") and "version" not in metadata
 
