@@ -24,7 +24,8 @@ ROWS_FILE = "timing.json"
 CSV_FILE = "timing.csv"
 RUN_FILE = "run.json"
 LOCK_FILE = ".lock"
-STATUSES = ("ok", "oom", "error", "skipped")
+# mismatch: a serving runtime's outputs differ from Keras's beyond tolerance, so it is not timed
+STATUSES = ("ok", "oom", "error", "skipped", "mismatch")
 
 # CSV column order; every row carries these keys (None where not measured).
 COLUMNS = (
@@ -35,7 +36,9 @@ COLUMNS = (
     "params_trainable", "gflops_per_image", "achieved_gflops_per_s", "peak_rss_mb",
     "peak_gpu_mem_mb", "gpu_util_pct", "gpu_power_w", "epoch_measured_s", "data_wait_s",
     "data_wait_fraction", "retried_from_batch", "strategy", "replicas", "per_replica_batch",
-    "global_batch", "scaling_efficiency", "profile_dir", "status", "error", "measured_at",
+    "global_batch", "scaling_efficiency", "profile_dir", "runtime", "runtime_version",
+    "threads", "max_abs_diff", "keras_output_range", "export_s", "artifact_mb", "status", "error",
+    "measured_at",
 )  # fmt: skip
 # Kept in timing.json only: lists do not belong in a CSV cell.
 JSON_ONLY = ("samples_s", "warmup_s")

@@ -10,7 +10,7 @@ from pathlib import Path
 from castbench.commands.output import format_table, print_json
 from castbench.commands.registry import add_trainable_argument
 from castbench.errors import UsageError
-from castbench.timing.config import MODES, PRECISIONS, SEED_TRAIN_IMAGES, STRATEGIES
+from castbench.timing.config import MODES, PRECISIONS, RUNTIMES, SEED_TRAIN_IMAGES, STRATEGIES
 
 SEED_TIMING = Path(__file__).resolve().parents[2] / "results" / "seed" / "part4_timing.csv"
 
@@ -67,8 +67,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--mode",
         nargs="+",
         choices=MODES,
-        default=list(MODES),
-        help="train and/or infer (default: both)",
+        default=None,
+        help="train and/or infer (default: both; infer where a serving --runtime is given)",
+    )
+    timing.add_argument(
+        "--runtime",
+        nargs="+",
+        choices=RUNTIMES,
+        default=["keras"],
+        help="where inference runs: keras (predict_on_batch, default) and/or a serving runtime "
+        "timing the model exported through Keras (onnxruntime, litert, openvino; the serve "
+        "extra), after its outputs match Keras's within 1e-4",
+    )
+    timing.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="CPU threads of a serving runtime (default: one per usable core); Keras rows use "
+        "TensorFlow's own thread pools",
     )
     timing.add_argument(
         "--size",
@@ -241,7 +258,8 @@ def run_timing(args: argparse.Namespace) -> int:
     common = dict(steps=args.steps, warmup=args.warmup, precision=args.precision,
                   jit_compile=args.jit, head=args.head, weights=args.weights,
                   trainable=args.trainable)  # fmt: skip
-    common.update(epoch_inputs(args))
+    common.update(epoch_inputs(args), threads=args.threads)
+    modes = serving_modes(args.mode, args.runtime)
     from castbench.runtime import keras_backend_name
     from castbench.timing.distributed import plan
 
@@ -252,8 +270,9 @@ def run_timing(args: argparse.Namespace) -> int:
         args.isolate = "none"
     # Checked before anything slow starts: names, sizes, batch sizes, the shard.
     matrix = [config for variant in distribution.variants
-              for config in build_matrix(args.backbones, args.batch, args.mode, args.size,
-                                         **common, **variant)]  # fmt: skip
+              for config in build_matrix(args.backbones, args.batch, modes, args.size,
+                                         runtimes=args.runtime, **common,
+                                         **variant)]  # fmt: skip
     from castbench.timing.run import run_timing_sweep
     from castbench.timing.shard import select
 
@@ -274,14 +293,29 @@ def run_timing(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def serving_modes(modes: list[str] | None, runtimes: list[str]) -> list[str]:
+    """The modes to time: as given, else both for Keras alone and inference with a serving
+    runtime. Serving runtimes must be installed: checked now, before anything slow starts."""
+    serving = [name for name in runtimes if name != "keras"]
+    if serving:
+        from castbench.serving.registry import require_runtime
+
+        for name in serving:
+            require_runtime(name)
+    if modes is None:
+        return ["infer"] if serving else list(MODES)
+    return modes
+
+
 def summary_table(rows: list[dict]) -> str:
-    headers = ["backbone", "size", "bs", "mode", "median ms", "sd ms", "p90 ms", "img/s",
-               "epoch s", "compile s", "status"]  # fmt: skip
+    headers = ["backbone", "size", "bs", "mode", "runtime", "median ms", "sd ms", "p90 ms",
+               "img/s", "epoch s", "compile s", "status"]  # fmt: skip
     table = []
     for r in rows:
         ok = r["status"] == "ok"
         table.append([
-            r["backbone"], r["input_size"], r["batch_size"], r["mode"], _ms(r["step_s_median"]),
+            r["backbone"], r["input_size"], r["batch_size"], r["mode"], r.get("runtime") or "keras",
+            _ms(r["step_s_median"]),
             _ms(r["step_s_std"]), _ms(r["step_s_p90"]), r["images_per_s"], r["epoch_s"],
             r["compile_s"], r["status"] if ok else f"{r['status']}: {r['error']}",
         ])  # fmt: skip

@@ -74,6 +74,7 @@ def config_fields(config: TimingConfig, device: str | None, backend: str | None)
         "warmup": config.warmup,
         "n_train": config.n_train,
         "steps_per_epoch": config.steps_per_epoch,
+        "runtime": config.runtime,
         "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
 
@@ -102,6 +103,7 @@ class Progress:
     def start(self, config: TimingConfig) -> None:
         label = (f"[{self.finished + 1}/{self.total}] {config.backbone} {config.input_size}px "
                  f"bs {config.batch_size} {config.mode}")  # fmt: skip
+        label += f" {config.runtime}" if config.runtime != "keras" else ""
         self.stream.write(f"{label:<48} ... ")
         self.stream.flush()
 

@@ -43,12 +43,21 @@ def measure_group(
             on_start(config)
             on_row(failed_row(config, device, exc))
         return
+    serving = None  # exports of this model for serving runtimes, made on first use
     try:
         for config in configs:
             on_start(config)
             try:
-                fields = measure(StepRunner(model, config), profile["gflops_per_image"])
-                row = {**base_row(config, device), **fields, "status": "ok"}
+                if config.runtime == "keras":
+                    fields = measure(StepRunner(model, config), profile["gflops_per_image"])
+                    fields.update(status="ok", runtime_version=keras.__version__)
+                else:
+                    if serving is None:
+                        from castbench.serving.bench import ServingBench
+
+                        serving = ServingBench(model)
+                    fields = serving.measure(config, profile["gflops_per_image"])
+                row = {**base_row(config, device), **fields}
             except Exception as exc:
                 row = failed_row(config, device, exc)
             row.update(params_total=profile["params_total"],
@@ -56,6 +65,8 @@ def measure_group(
                        gflops_per_image=profile["gflops_per_image"])  # fmt: skip
             on_row(row)
     finally:
+        if serving is not None:
+            serving.close()
         del model
         keras.backend.clear_session()
         gc.collect()
