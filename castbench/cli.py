@@ -12,7 +12,7 @@ from castbench.errors import CastbenchError
 from castbench.runtime import start_quietly
 
 # Modules under castbench.commands, each with ``register(subparsers)``.
-COMMAND_MODULES = ("registry", "timing", "data", "training", "runs")
+COMMAND_MODULES = ("registry", "timing", "serving", "data", "training", "runs")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,9 +6,12 @@ export time and the versions of everything that produced it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -64,9 +67,13 @@ def export_model(model: keras.Model, format_name: str, out_dir: Path) -> Artifac
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{artifact_stem(model, input_size)}{record.suffix}"
     logging.getLogger("tf2onnx").setLevel(logging.ERROR)  # it logs every rewrite at INFO
+    # Given, not inferred: Keras's ONNX exporter refuses a model that was never called.
+    signature = [keras.InputSpec(shape=(None, *model.input_shape[1:]), dtype="float32",
+                                 name=model.inputs[0].name)]  # fmt: skip
     start = clock()
     try:
-        model.export(str(path), format=format_name, verbose=False)
+        with _openvino_telemetry_declined():
+            model.export(str(path), format=format_name, verbose=False, input_signature=signature)
     except Exception as exc:  # the converter's own reason, in one line
         raise ExportError(
             f"{model.name} cannot be exported to {format_name}: {_first_line(exc)}"
@@ -85,6 +92,22 @@ def export_model(model: keras.Model, format_name: str, out_dir: Path) -> Artifac
     text = json.dumps({"model": model.name, **artifact.as_dict()}, indent=2) + "\n"
     atomic_write_text(record_path(path, format_name), text)
     return artifact
+
+
+@contextlib.contextmanager
+def _openvino_telemetry_declined() -> Iterator[None]:
+    """OpenVINO's converter reports usage to a web service unless the user opted out or it
+    runs in CI (``CI=true``), which it then declines. castbench sends nothing anywhere, and from
+    a multi-threaded TensorFlow process the forked sender deadlocks and stays behind."""
+    previous = os.environ.get("CI")
+    os.environ["CI"] = "true"
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["CI"]
+        else:
+            os.environ["CI"] = previous
 
 
 def _first_line(exc: BaseException) -> str:
