@@ -18,14 +18,21 @@ from typing import Any
 import pytest
 
 from castbench.errors import CastbenchError
-from castbench.timing.config import MODES, TimingConfig, build_matrix
+from castbench.timing.config import MODES, TimingConfig, build_matrix, default_modes
 
 OPTIONS = {
     # name: (help, default)
     "backbones": ("backbones to benchmark, comma-separated, or 'all'", "all"),
     "batches": ("batch sizes, comma-separated", "2,4,8"),
     "size": ("input size: 'native' or pixels", "native"),
-    "modes": ("train and/or infer, comma-separated", "train,infer"),
+    "modes": (
+        "train and/or infer, comma-separated (infer only with a serving runtime)",
+        "train,infer",
+    ),
+    "runtimes": (
+        "keras and/or serving runtimes (onnxruntime, litert, openvino), comma-separated",
+        "keras",
+    ),
     "precision": ("float32 | mixed_float16 | mixed_bfloat16", "float32"),
     "trainable": ("what a training step updates: all | head (backbone frozen)", "all"),
     "timing_steps": ("timed steps (benchmark rounds) per case", "10"),
@@ -53,7 +60,10 @@ def _split(text: str) -> list[str]:
 
 def matrix_from_options(config: pytest.Config) -> list[TimingConfig]:
     size = _setting(config, "size")
+    runtimes = _split(_setting(config, "runtimes"))
     modes = _split(_setting(config, "modes"))
+    if config.getoption("castbench_modes") is None:  # not asked for: what the runtimes can time
+        modes = [m for m in modes if m in default_modes(runtimes)]
     unknown = set(modes) - set(MODES)
     if unknown:
         raise pytest.UsageError(f"unknown mode(s) {sorted(unknown)}; choose from {MODES}")
@@ -64,6 +74,7 @@ def matrix_from_options(config: pytest.Config) -> list[TimingConfig]:
             batches,
             modes,
             None if size == "native" else int(size),
+            runtimes=runtimes,
             precision=_setting(config, "precision"),
             trainable=_setting(config, "trainable"),
             steps=int(_setting(config, "timing_steps")),
@@ -87,7 +98,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def _case_id(config: TimingConfig) -> str:
-    return f"{config.backbone}-{config.input_size}px-bs{config.batch_size}-{config.mode}"
+    case = f"{config.backbone}-{config.input_size}px-bs{config.batch_size}-{config.mode}"
+    return case if config.runtime == "keras" else f"{case}-{config.runtime}"
 
 
 @dataclass
@@ -97,6 +109,7 @@ class _ModelCache:
     key: tuple | None = None
     model: Any = None
     profile: dict = field(default_factory=dict)
+    serving: Any = None  # the model's exports for serving runtimes (castbench.serving)
 
     def get(self, config: TimingConfig) -> tuple[Any, dict]:
         if config.model_key != self.key:
@@ -109,7 +122,18 @@ class _ModelCache:
             self.key = config.model_key
         return self.model, self.profile
 
+    def serving_bench(self, config: TimingConfig) -> Any:
+        self.get(config)
+        if self.serving is None:
+            from castbench.serving.bench import ServingBench
+
+            self.serving = ServingBench(self.model)
+        return self.serving
+
     def release(self) -> None:
+        if self.serving is not None:
+            self.serving.close()
+            self.serving = None
         if self.model is not None:
             import keras
 
@@ -155,8 +179,15 @@ def timing_case(timing_config: TimingConfig, _castbench_models: _ModelCache) -> 
     from castbench.environment import device_name
     from castbench.timing.engine import StepRunner
 
-    model, profile = _castbench_models.get(timing_config)
-    runner = StepRunner(model, timing_config)
+    serving: dict[str, Any] = {"runtime": timing_config.runtime}
+    if timing_config.runtime == "keras":
+        model, profile = _castbench_models.get(timing_config)
+        runner = StepRunner(model, timing_config)
+        serving["runtime_version"] = keras.__version__
+    else:
+        runner, fields = _serving_runner(timing_config, _castbench_models)
+        model, profile = _castbench_models.get(timing_config)
+        serving.update(fields)
     warmup = runner.timed_steps(timing_config.warmup)
     extra = {
         "backbone": timing_config.backbone,
@@ -167,7 +198,7 @@ def timing_case(timing_config: TimingConfig, _castbench_models: _ModelCache) -> 
         "trainable": timing_config.trainable,
         "backend": keras.backend.backend(),
         "device": device_name(),
-        "jit_compile": bool(getattr(model, "jit_compile", False)),
+        "jit_compile": bool(getattr(runner.model, "jit_compile", False)),
         "params_total": profile["params_total"],
         "params_trainable": profile["params_trainable"],
         "gflops_per_image": profile["gflops_per_image"],
@@ -175,5 +206,21 @@ def timing_case(timing_config: TimingConfig, _castbench_models: _ModelCache) -> 
         "steps_per_epoch": timing_config.steps_per_epoch,
         "first_step_s": warmup[0],
         "warmup_s": warmup,
+        **serving,
     }
     return TimingCase(timing_config, runner, warmup[0], extra)
+
+
+def _serving_runner(config: TimingConfig, models: _ModelCache) -> tuple[Any, dict[str, Any]]:
+    """A serving runtime's gated step; skips without the runtime, fails on a mismatch."""
+    from castbench.serving.registry import MissingExtra, require_runtime
+
+    try:
+        require_runtime(config.runtime)
+    except MissingExtra as exc:
+        pytest.skip(str(exc))
+    prepared = models.serving_bench(config).prepare(config)
+    if prepared.runner is None:
+        pytest.fail(prepared.fields["error"], pytrace=False)
+    fields = {k: v for k, v in prepared.fields.items() if k != "status"}
+    return prepared.runner, fields

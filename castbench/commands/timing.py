@@ -294,17 +294,15 @@ def run_timing(args: argparse.Namespace) -> int:
 
 
 def serving_modes(modes: list[str] | None, runtimes: list[str]) -> list[str]:
-    """The modes to time: as given, else both for Keras alone and inference with a serving
-    runtime. Serving runtimes must be installed: checked now, before anything slow starts."""
-    serving = [name for name in runtimes if name != "keras"]
-    if serving:
-        from castbench.serving.registry import require_runtime
+    """The modes to time: as given, else :func:`default_modes`. Serving runtimes must be
+    installed: checked now, before anything slow starts."""
+    from castbench.serving.registry import require_runtime
+    from castbench.timing.config import default_modes
 
-        for name in serving:
+    for name in runtimes:
+        if name != "keras":
             require_runtime(name)
-    if modes is None:
-        return ["infer"] if serving else list(MODES)
-    return modes
+    return modes or default_modes(runtimes)
 
 
 def summary_table(rows: list[dict]) -> str:
@@ -336,7 +334,16 @@ def _draw(source: Path, out: Path, seed: bool) -> list[Path]:
     if rows.empty:
         return []
     seed_table = pd.read_csv(SEED_TIMING) if seed else None
-    return plot_timing(rows, out, seed_table)
+    runtimes = rows["runtime"].fillna("keras") if "runtime" in rows else pd.Series(["keras"])
+    if runtimes.nunique() == 1:
+        return plot_timing(rows, out, seed_table)
+    from castbench.serving.plots import plot_runtimes
+    from castbench.serving.report import write_latency_tables
+
+    # time-versus-batch curves for Keras; the runtimes side by side in their own plot
+    written = plot_timing(rows[runtimes == "keras"], out, seed_table)
+    written += plot_runtimes(rows, out)
+    return [*written, write_latency_tables(rows, out / "latency_by_runtime.md")]
 
 
 def run_plot(args: argparse.Namespace) -> int:

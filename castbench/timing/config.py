@@ -138,6 +138,11 @@ class TimingConfig:
         return asdict(self)
 
 
+def default_modes(runtimes: tuple[str, ...] | list[str]) -> list[str]:
+    """Both modes for Keras alone; inference only where a serving runtime is in the matrix."""
+    return ["infer"] if any(r != "keras" for r in runtimes) else list(MODES)
+
+
 def build_matrix(
     names: list[str] | None,
     batch_sizes: list[int],
