@@ -15,6 +15,7 @@ from typing import Any
 import psutil
 
 from castbench import __version__
+from castbench.serving.registry import serve_packages
 
 
 def _version(package: str) -> str | None:
@@ -128,6 +129,7 @@ def collect(argv: list[str]) -> dict[str, Any]:
             {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend, backend)
         ),  # fmt: skip
         "numpy": _version("numpy"),
+        "serving": {p: _version(p) for p in serve_packages()},  # None: not installed
         "device": device_name(),
         "gpus": gpu_info(),
     }

@@ -50,6 +50,12 @@ SERVING_RUNTIMES: dict[str, Runtime] = {
 _MODULES = {"ai-edge-litert": "ai_edge_litert"}
 
 
+def serve_packages() -> list[str]:
+    """The exporters and runtimes of the serve extra, as PyPI names."""
+    exporters = [p for record in FORMATS.values() for p in record.packages]
+    return list(dict.fromkeys([*exporters, *(r.package for r in SERVING_RUNTIMES.values())]))
+
+
 def installed_version(package: str) -> str | None:
     try:
         return importlib.metadata.version(package)
