@@ -45,7 +45,9 @@ def markdown(table: pd.DataFrame) -> str:
 
 def _cell(value: object) -> str:
     if isinstance(value, float):
-        return "–" if pd.isna(value) else f"{value:.3g}"
+        if pd.isna(value):
+            return "–"
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
     return str(value)
 
 
