@@ -12,7 +12,8 @@ from castbench.errors import CastbenchError
 from castbench.runtime import start_quietly
 
 # Modules under castbench.commands, each with ``register(subparsers)``.
-COMMAND_MODULES = ("registry", "timing", "plot", "data", "training", "runs", "peer")
+COMMAND_MODULES = ("registry", "timing", "plot", "serving", "data", "training", "runs",
+                   "peer")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,8 +4,8 @@ reported as a change. Pure logic; ``castbench compare`` is the command around it
 
 A run is a ``castbench timing`` results folder (or its ``timing.json``) or a pytest-benchmark
 JSON file (``pytest bench --benchmark-json``; raw samples need ``--benchmark-save-data`` or
-castbench's plugin). Configurations match by backbone, input size, batch size, mode and
-precision.
+castbench's plugin). Configurations match by backbone, input size, batch size, mode,
+precision and runtime (Keras, or a serving runtime).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from castbench.errors import UsageError
 from castbench.stats import mann_whitney_u
 from castbench.timing.sources import load_rows
 
-IDENTITY = ("backbone", "input_size", "batch_size", "mode", "precision")
+IDENTITY = ("backbone", "input_size", "batch_size", "mode", "precision", "runtime")
 
 
 @dataclass(frozen=True)
@@ -54,9 +54,12 @@ def _entries_from_rows(rows: list[dict[str, Any]], source: Path) -> list[Entry]:
     for row in rows:
         if row.get("status") != "ok" or row.get("step_s_median") is None:
             continue
-        ident = tuple(str(row[f]).lower() if f == "backbone" else row.get(f) for f in IDENTITY)
+        runtime = row.get("runtime") or "keras"  # rows from before serving runtimes: Keras
+        ident = tuple(str(row[f]).lower() if f == "backbone" else row.get(f)
+                      for f in IDENTITY[:-1]) + (runtime,)  # fmt: skip
         label = (f"{row['backbone']} {row['input_size']}px bs {row['batch_size']} {row['mode']}"
                  f" {row['precision']}")  # fmt: skip
+        label += f" {runtime}" if runtime != "keras" else ""
         samples = tuple(float(s) for s in row.get("samples_s") or ())
         variant = _jit_head(row["key"]) if row.get("key") else None
         entries.append(Entry((*ident, variant), label, float(row["step_s_median"]), samples))
@@ -64,8 +67,8 @@ def _entries_from_rows(rows: list[dict[str, Any]], source: Path) -> list[Entry]:
 
 
 def _disambiguate(entries: list[Entry], source: Path) -> list[Entry]:
-    """Identity is the five configuration fields; the jit/head variant (last element) is kept
-    only where one run holds several variants of the same five."""
+    """Identity is the six configuration fields; the jit/head variant (last element) is kept
+    only where one run holds several variants of the same six."""
     counts: dict[tuple, int] = {}
     for entry in entries:
         counts[entry.ident[:-1]] = counts.get(entry.ident[:-1], 0) + 1

@@ -18,6 +18,7 @@ import psutil
 
 from castbench import __version__
 from castbench.runtime import keras_backend_name
+from castbench.serving.registry import serve_packages
 
 # Rows measured under different values of these are not comparable (merge, --resume).
 ENVIRONMENT_FIELDS = ("backend", "device", "castbench", "keras")
@@ -142,7 +143,12 @@ def light_metadata(argv: list[str]) -> dict[str, Any]:
 
 def collect(argv: list[str]) -> dict[str, Any]:
     """The full metadata: the light part, then the device and GPUs (imports Keras)."""
-    return {**light_metadata(argv), "device": device_name(), "gpus": gpu_info()}
+    return {
+        **light_metadata(argv),
+        "device": device_name(),
+        "gpus": gpu_info(),
+        "serving": {p: _version(p) for p in serve_packages()},
+    }  # None: not installed
 
 
 def summary(metadata: dict[str, Any]) -> dict[str, Any]:

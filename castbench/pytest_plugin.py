@@ -21,14 +21,21 @@ from typing import Any
 import pytest
 
 from castbench.errors import CastbenchError
-from castbench.timing.config import MODES, TimingConfig, build_matrix
+from castbench.timing.config import MODES, TimingConfig, build_matrix, default_modes
 
 OPTIONS = {
     # name: (help, default)
     "backbones": ("backbones to benchmark, comma-separated, or 'all'", "all"),
     "batches": ("batch sizes, comma-separated", "2,4,8"),
     "size": ("input size: 'native' or pixels", "native"),
-    "modes": ("train and/or infer, comma-separated", "train,infer"),
+    "modes": (
+        "train and/or infer, comma-separated (infer only with a serving runtime)",
+        "train,infer",
+    ),
+    "runtimes": (
+        "keras and/or serving runtimes (onnxruntime, litert, openvino), comma-separated",
+        "keras",
+    ),
     "precision": ("float32 | mixed_float16 | mixed_bfloat16", "float32"),
     "trainable": ("what a training step updates: all | head (backbone frozen)", "all"),
     "steps": ("timed steps (benchmark rounds) per case", "10"),
@@ -57,7 +64,10 @@ def _split(text: str) -> list[str]:
 
 def matrix_from_options(config: pytest.Config) -> list[TimingConfig]:
     size = _setting(config, "size")
+    runtimes = _split(_setting(config, "runtimes"))
     modes = _split(_setting(config, "modes"))
+    if config.getoption("castbench_modes") is None:  # not asked for: what the runtimes can time
+        modes = [m for m in modes if m in default_modes(runtimes)]
     unknown = set(modes) - set(MODES)
     if unknown:
         raise pytest.UsageError(f"unknown mode(s) {sorted(unknown)}; choose from {MODES}")
@@ -68,6 +78,7 @@ def matrix_from_options(config: pytest.Config) -> list[TimingConfig]:
             batches,
             modes,
             None if size == "native" else int(size),
+            runtimes=runtimes,
             precision=_setting(config, "precision"),
             trainable=_setting(config, "trainable"),
             steps=int(_setting(config, "steps")),
@@ -92,7 +103,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def _case_id(config: TimingConfig) -> str:
-    return f"{config.backbone}-{config.input_size}px-bs{config.batch_size}-{config.mode}"
+    case = f"{config.backbone}-{config.input_size}px-bs{config.batch_size}-{config.mode}"
+    return case if config.runtime == "keras" else f"{case}-{config.runtime}"
 
 
 @dataclass
@@ -102,6 +114,7 @@ class _ModelCache:
     key: tuple | None = None
     model: Any = None
     profile: dict = field(default_factory=dict)
+    serving: Any = None  # the model's exports for serving runtimes (castbench.serving)
 
     def get(self, config: TimingConfig) -> tuple[Any, dict]:
         if config.model_key != self.key:
@@ -114,7 +127,18 @@ class _ModelCache:
             self.key = config.model_key
         return self.model, self.profile
 
+    def serving_bench(self, config: TimingConfig) -> Any:
+        self.get(config)
+        if self.serving is None:
+            from castbench.serving.bench import ServingBench
+
+            self.serving = ServingBench(self.model)
+        return self.serving
+
     def release(self) -> None:
+        if self.serving is not None:
+            self.serving.close()
+            self.serving = None
         if self.model is not None:
             import keras
 
@@ -148,9 +172,9 @@ class TimingCase:
 
         benchmark.group = f"{self.config.backbone} {self.config.input_size}px"
         benchmark.extra_info.update(self.extra_info)
-        kind = self.config.step
+        kind = self.runner.kind
         try:
-            benchmark.pedantic(self.runner.steps[kind], rounds=self.config.steps, iterations=1)
+            benchmark.pedantic(self.runner.step, rounds=self.config.steps, iterations=1)
         finally:
             self.runner.finish()  # the next case's runner starts from the trained model
         samples = StepSamples(kind, tuple(self.ready.samples), tuple(benchmark.stats.stats.data))
@@ -173,16 +197,38 @@ def timing_case(timing_config: TimingConfig, _castbench_models: _ModelCache) -> 
     from castbench.results import row_header
     from castbench.timing.engine import StepRunner, warm_up
 
-    model, profile = _castbench_models.get(timing_config)
-    runner = StepRunner(model, timing_config)
-    ready = warm_up(runner, timing_config.step)
+    serving: dict[str, Any] = {}
+    if timing_config.runtime == "keras":
+        model, profile = _castbench_models.get(timing_config)
+        runner = StepRunner(model, timing_config)
+        serving["runtime_version"] = keras.__version__
+    else:
+        runner, serving = _serving_runner(timing_config, _castbench_models)
+        model, profile = _castbench_models.get(timing_config)
+    ready = warm_up(runner, runner.kind)
     extra = {
         **row_header(timing_config, device_name(), keras.backend.backend()),
-        "jit_resolved": bool(getattr(model, "jit_compile", False)),
+        "jit_resolved": bool(getattr(runner.model, "jit_compile", False)),
         "params_total": profile["params_total"],
         "params_trainable": profile["params_trainable"],
         "gflops_per_image": profile["gflops_per_image"],
         "first_step_s": ready.samples[0],
         "warmup_s": ready.samples,
+        **serving,
     }
     return TimingCase(timing_config, runner, ready, extra)
+
+
+def _serving_runner(config: TimingConfig, models: _ModelCache) -> tuple[Any, dict[str, Any]]:
+    """A serving runtime's gated step; skips without the runtime, fails on a mismatch."""
+    from castbench.serving.registry import MissingExtra, require_runtime
+
+    try:
+        require_runtime(config.runtime)
+    except MissingExtra as exc:
+        pytest.skip(str(exc))
+    prepared = models.serving_bench(config).prepare(config)
+    if prepared.runner is None:
+        pytest.fail(prepared.fields["error"], pytrace=False)
+    fields = {k: v for k, v in prepared.fields.items() if k != "status"}
+    return prepared.runner, fields

@@ -32,7 +32,8 @@ ROWS_FILE = "timing.json"
 CSV_FILE = "timing.csv"
 RUN_FILE = "run.json"
 LOCK_FILE = ".lock"
-STATUSES = ("ok", "oom", "error", "skipped")  # skipped: no such model (a peer framework)
+# mismatch: a serving runtime's outputs differ from Keras's beyond tolerance, so it is not timed
+STATUSES = ("ok", "oom", "error", "skipped", "mismatch")
 # Kept in run.json for each invocation, and joined (not replaced) by a --resume run.
 MATRIX_FIELDS = ("matrix", "shard_keys")
 
@@ -51,7 +52,9 @@ COLUMNS = (
     "step_mem_mb", "step_mem_source", "peak_rss_mb", "nvml_gpu_mem_used_mb", "gpu_util_pct",
     "gpu_power_w", "energy_j_per_image", "epoch_measured_s", "data_wait_s",
     "data_wait_fraction", "retried_from_batch", "strategy", "replicas", "per_replica_batch",
-    "global_batch", "scaling_efficiency", "profile_dir", "status", "error", "measured_at",
+    "global_batch", "scaling_efficiency", "profile_dir", "runtime", "runtime_version",
+    "threads", "max_abs_diff", "keras_output_range", "export_s", "artifact_mb", "status", "error",
+    "measured_at",
 )  # fmt: skip
 # Kept in timing.json only: lists do not belong in a CSV cell. samples_s / warmup_s are the
 # row's own step kind; step_samples_s holds every kind's ({kind: {warmup_s, samples_s}}).

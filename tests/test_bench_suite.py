@@ -1,5 +1,6 @@
 """`pytest bench` itself, at a tiny size: the JSON it writes is a complete record."""
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -28,6 +29,7 @@ def bench_json(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("bench") / "out.json"
     result = run_bench("--castbench-backbones", "mobilenetv2", "--castbench-batches", "2,4",
                        "--castbench-size", "32", "--castbench-modes", "infer",
+                       "--castbench-runtimes", "keras,onnxruntime",
                        "--castbench-steps", "4", "--castbench-warmup", "1",
                        f"--benchmark-json={out}")  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
@@ -36,8 +38,10 @@ def bench_json(tmp_path_factory) -> Path:
 
 def test_json_holds_one_benchmark_per_case_with_complete_extra_info(bench_json):
     benchmarks = json.loads(bench_json.read_text())["benchmarks"]
+    served = ["MobileNetV2-32px-bs2-infer-onnxruntime", "MobileNetV2-32px-bs4-infer-onnxruntime"]
     assert [b["param"] for b in benchmarks] == [
         "MobileNetV2-32px-bs2-infer", "MobileNetV2-32px-bs4-infer",
+        *(served if importlib.util.find_spec("onnxruntime") else []),  # else skipped
     ]  # fmt: skip
     for bench in benchmarks:
         extra = bench["extra_info"]
@@ -48,6 +52,8 @@ def test_json_holds_one_benchmark_per_case_with_complete_extra_info(bench_json):
         )
         assert extra["steps_per_epoch"] == -(-5307 // extra["batch_size"])
         assert bench["group"] == "MobileNetV2 32px"
+        if extra["runtime"] == "onnxruntime":  # gated against Keras before it was timed
+            assert extra["max_abs_diff"] <= 1e-4 and extra["artifact_mb"] > 1
 
 
 def test_pytest_benchmark_compare_reads_the_json(bench_json):

@@ -85,13 +85,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_timm(args: argparse.Namespace) -> int:
     from castbench.peer.sweep import run_peer_sweep
     from castbench.peer.torch_runner import TorchRunner
-    from castbench.timing.config import build_matrix
+    from castbench.timing.config import MODES, build_matrix
 
     common = {"steps": args.steps, "warmup": args.warmup}
     if args.n_train:
         common["n_train"] = args.n_train
     # names, sizes and batch sizes are checked before PyTorch starts
-    matrix = build_matrix(args.backbones, args.batch, args.mode, args.size, **common)
+    matrix = build_matrix(args.backbones, args.batch, args.mode or list(MODES), args.size,
+                          **common)  # fmt: skip
     runner = TorchRunner(args.device, compile_model=args.compile, optimizer=args.optimizer)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = args.out or Path("results") / f"timm-{stamp}"

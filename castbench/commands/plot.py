@@ -45,7 +45,16 @@ def draw(source: Path, out: Path, seed: bool, peer: Path | None = None) -> list[
         return []
     seed_table = pd.read_csv(SEED_TIMING) if seed else None
     peer_rows = pd.DataFrame(load_rows(peer)) if peer is not None else None
-    return plot_timing(rows, out, seed_table, peer_rows)
+    runtimes = rows["runtime"].fillna("keras") if "runtime" in rows else pd.Series(["keras"])
+    if runtimes.nunique() == 1:
+        return plot_timing(rows, out, seed_table, peer_rows)
+    from castbench.serving.plots import plot_runtimes
+    from castbench.serving.report import write_latency_tables
+
+    # time-versus-batch curves for Keras; the runtimes side by side in their own plot
+    written = plot_timing(rows[runtimes == "keras"], out, seed_table, peer_rows)
+    written += plot_runtimes(rows, out)
+    return [*written, write_latency_tables(rows, out / "latency_by_runtime.md")]
 
 
 def run_plot(args: argparse.Namespace) -> int:

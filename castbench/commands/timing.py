@@ -13,6 +13,7 @@ from castbench.commands.registry import add_trainable_argument
 from castbench.timing.config import (
     MODES,
     PRECISIONS,
+    RUNTIMES,
     SEED_TRAIN_IMAGES,
     STEP_KINDS,
     STRATEGIES,
@@ -54,6 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_matrix_arguments(timing)
     _add_step_arguments(timing)
+    _add_runtime_arguments(timing)
     _add_epoch_arguments(timing)
     _add_run_arguments(timing)
     _add_distribution_arguments(timing)
@@ -61,6 +63,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     timing.add_argument("--json", action="store_true", help="print the rows as JSON at the end")
     # needs_backend: this process starts a framework only when it measures (--isolate none)
     timing.set_defaults(func=run_timing, needs_backend=False)
+
+
+def _add_runtime_arguments(timing: argparse.ArgumentParser) -> None:
+    """Where inference runs: Keras, or the exported model in a serving runtime."""
+    timing.add_argument(
+        "--runtime",
+        nargs="+",
+        choices=RUNTIMES,
+        default=["keras"],
+        help="where inference runs: keras (default) and/or a serving runtime timing the model "
+        "exported through Keras (onnxruntime, litert, openvino; the serve extra), after its "
+        "outputs match Keras's within 1e-4",
+    )
+    timing.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="CPU threads of a serving runtime (default: one per usable core); Keras rows use "
+        "the backend's own thread pools",
+    )
 
 
 def _add_step_arguments(timing: argparse.ArgumentParser) -> None:
@@ -231,8 +254,8 @@ def add_matrix_arguments(parser: argparse.ArgumentParser) -> None:
         "--mode",
         nargs="+",
         choices=MODES,
-        default=list(MODES),
-        help="train and/or infer (default: both)",
+        default=None,
+        help="train and/or infer (default: both; infer alone where a serving --runtime is given)",
     )
     parser.add_argument(
         "--size",
@@ -278,7 +301,8 @@ def run_timing(args: argparse.Namespace) -> int:
     common = dict(steps=args.steps, warmup=args.warmup, precision=args.precision,
                   jit_compile=args.jit, head=args.head, weights=args.weights,
                   trainable=args.trainable, step=args.step)  # fmt: skip
-    common.update(epoch_inputs(args))
+    common.update(epoch_inputs(args), threads=args.threads)
+    modes = serving_modes(args.mode, args.runtime)
     from castbench.runtime import keras_backend_name
     from castbench.timing.compile_cache import CompileSettings
 
@@ -294,8 +318,9 @@ def run_timing(args: argparse.Namespace) -> int:
         args.isolate = "none"
     # Checked before anything slow starts: names, sizes, batch sizes, the shard.
     matrix = [config for variant in distribution.variants
-              for config in build_matrix(args.backbones, args.batch, args.mode, args.size,
-                                         **common, **variant)]  # fmt: skip
+              for config in build_matrix(args.backbones, args.batch, modes, args.size,
+                                         runtimes=args.runtime, **common,
+                                         **variant)]  # fmt: skip
     from castbench.timing.run import run_timing_sweep
     from castbench.timing.shard import select
 
@@ -316,14 +341,27 @@ def run_timing(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def serving_modes(modes: list[str] | None, runtimes: list[str]) -> list[str]:
+    """The modes to time: as given, else :func:`default_modes`. Serving runtimes must be
+    installed: checked now, before anything slow starts."""
+    from castbench.serving.registry import require_runtime
+    from castbench.timing.config import default_modes
+
+    for name in runtimes:
+        if name != "keras":
+            require_runtime(name)
+    return modes or default_modes(runtimes)
+
+
 def summary_table(rows: list[dict]) -> str:
-    headers = ["backbone", "size", "bs", "mode", "median ms", "sd ms", "p90 ms", "img/s",
-               "epoch s", "compile s", "status"]  # fmt: skip
+    headers = ["backbone", "size", "bs", "mode", "runtime", "median ms", "sd ms", "p90 ms",
+               "img/s", "epoch s", "compile s", "status"]  # fmt: skip
     table = []
     for r in rows:
         ok = r["status"] == "ok"
         table.append([
-            r["backbone"], r["input_size"], r["batch_size"], r["mode"], _ms(r["step_s_median"]),
+            r["backbone"], r["input_size"], r["batch_size"], r["mode"], r.get("runtime") or "keras",
+            _ms(r["step_s_median"]),
             _ms(r["step_s_std"]), _ms(r["step_s_p90"]), r["images_per_s"], r["epoch_s"],
             r["compile_s"], r["status"] if ok else f"{r['status']}: {r['error']}",
         ])  # fmt: skip

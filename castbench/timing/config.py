@@ -15,6 +15,9 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("default", "mirrored", "multiworker")
 # compiled: the step as a training loop runs it; api: train_on_batch / predict_on_batch
 STEP_KINDS = ("compiled", "api")
+# Where an inference step runs: Keras itself, or an exported artifact in a serving runtime
+# (castbench.serving). Named here, without importing any runtime, so the CLI checks names early.
+RUNTIMES = ("keras", "onnxruntime", "litert", "openvino")
 # The seed's 6,633 training images less ImageDataGenerator's validation_split=0.2, which it
 # takes per class as int(n * 0.2): def_front 3,758 -> 3,007, ok_front 2,875 -> 2,300.
 SEED_TRAIN_IMAGES = 5_307
@@ -48,6 +51,8 @@ class TimingConfig:
     workers: int | None = None  # multiworker: processes in the cluster
     profile: str | None = None  # folder for profiler traces of a few steps after the timing
     step: str = "compiled"  # the step kind the row's statistics describe (both are measured)
+    runtime: str = "keras"  # keras | a serving runtime timing an exported artifact (RUNTIMES)
+    threads: int | None = None  # serving runtime's CPU threads (None: one per usable core)
 
     def __post_init__(self) -> None:
         if self.batch_size <= 0:
@@ -77,12 +82,30 @@ class TimingConfig:
             raise UsageError("--replicas needs --strategy mirrored")
         if self.strategy != "default" and self.epoch_data:
             raise UsageError("a measured epoch (--data) runs with the default strategy only")
+        self._check_runtime()
         record = backbones.get(self.backbone)
         if self.input_size < record.min_size:
             raise UsageError(
                 f"{record.name} needs an input of at least {record.min_size}x{record.min_size} px,"
                 f" got {self.input_size}"
             )
+
+    def _check_runtime(self) -> None:
+        if self.runtime not in RUNTIMES:
+            raise UsageError(
+                f"unknown runtime {self.runtime!r}; choose from: {', '.join(RUNTIMES)}"
+            )
+        if self.threads is not None and self.threads <= 0:
+            raise UsageError(f"threads must be a positive whole number, got {self.threads}")
+        if self.runtime == "keras":
+            return
+        # an exported artifact holds the forward pass only, in float32, on one device
+        if self.mode != "infer":
+            raise UsageError(f"the {self.runtime} runtime times inference only; use --mode infer")
+        if self.precision != "float32":
+            raise UsageError(f"the {self.runtime} runtime times float32 artifacts only")
+        if self.strategy != "default":
+            raise UsageError(f"the {self.runtime} runtime runs with the default strategy only")
 
     @property
     def steps_per_epoch(self) -> int:
@@ -117,8 +140,11 @@ class TimingConfig:
             key += f"|{self.strategy}"
             key += f":r{self.replicas}" if self.replicas else ""
             key += f":w{self.workers}" if self.workers else ""
-        if self.step != "compiled":  # the default kind keeps the keys as they were
+        if self.step != "compiled" and self.runtime == "keras":  # a runtime has one step kind
             key += f"|step-{self.step}"
+        if self.runtime != "keras":  # appended only then: keys of Keras rows stay as they were
+            key += f"|{self.runtime}"
+            key += f":t{self.threads}" if self.threads else ""
         return key
 
     def as_dict(self) -> dict:
@@ -130,31 +156,41 @@ def model_groups(configs: list[TimingConfig]) -> list[list[TimingConfig]]:
     return [list(group) for _, group in itertools.groupby(configs, key=lambda c: c.model_key)]
 
 
+def default_modes(runtimes: tuple[str, ...] | list[str]) -> list[str]:
+    """Both modes for Keras alone; inference only where a serving runtime is in the matrix."""
+    return ["infer"] if any(r != "keras" for r in runtimes) else list(MODES)
+
+
 def build_matrix(
     names: list[str] | None,
     batch_sizes: list[int],
     modes: list[str],
     size: int | None = None,
+    runtimes: tuple[str, ...] | list[str] = ("keras",),
     **common,
 ) -> list[TimingConfig]:
-    """Backbone x batch size x mode, at each backbone's native size unless ``size`` is given.
+    """Backbone x mode x runtime x batch size, at each backbone's native size unless ``size``
+    is given.
 
     Ordered so that one model serves consecutive configurations: backbone, then mode, then
-    batch size ascending (a larger batch after a smaller one retraces cheaply).
+    runtime (each exports the same model), then batch size ascending (a larger batch after a
+    smaller one retraces cheaply).
     """
     if not batch_sizes:
         raise UsageError("give at least one batch size")
     configs = []
     for record in backbones.resolve(names):
         for mode in modes:
-            for batch in sorted(dict.fromkeys(batch_sizes)):
-                configs.append(
-                    TimingConfig(
-                        backbone=record.name,
-                        input_size=size or record.native_size,
-                        batch_size=batch,
-                        mode=mode,
-                        **common,
+            for runtime in dict.fromkeys(runtimes):
+                for batch in sorted(dict.fromkeys(batch_sizes)):
+                    configs.append(
+                        TimingConfig(
+                            backbone=record.name,
+                            input_size=size or record.native_size,
+                            batch_size=batch,
+                            mode=mode,
+                            runtime=runtime,
+                            **common,
+                        )
                     )
-                )
     return configs

@@ -83,8 +83,8 @@ class StepRunner:
         else:
             self.batch = FixedBatch.random(config, seed)
             self.steps = make_steps(model, config, self.batch)
-        kind = config.step if config.step in self.steps else next(iter(self.steps))
-        self.step: Callable[[], Any] = self.steps[kind]
+        self.kind = config.step if config.step in self.steps else next(iter(self.steps))
+        self.step: Callable[[], Any] = self.steps[self.kind]
 
     def finish(self) -> None:
         """Hand any state the steps hold back to the model, so that it (and the next runner
@@ -175,7 +175,7 @@ def measure(
         step_memory_source=memory[1],
         global_batch=runner.global_batch,
         replicas=runner.replicas,
-        jit_resolved=bool(getattr(runner.model, "jit_compile", False)),
+        jit_resolved=None if runner.model is None else bool(runner.model.jit_compile),
         gflops_per_image=gflops_per_image,
         device_peak_gflops=device_peak_gflops,
         extra=extra,

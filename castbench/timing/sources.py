@@ -15,6 +15,8 @@ _EXTRA_COLUMNS = (
     "backbone", "input_size", "batch_size", "mode", "precision", "trainable", "backend", "device",
     "jit_compile", "params_total", "params_trainable", "gflops_per_image", "n_train",
     "steps_per_epoch", "first_step_s", "compile_s", "images_per_s", "epoch_s", "warmup_s",
+    "runtime", "runtime_version", "threads", "max_abs_diff", "keras_output_range", "export_s",
+    "artifact_mb",
 )  # fmt: skip
 
 

@@ -46,13 +46,23 @@ def measure_group(
             on_start(config)
             on_row(failed_row(config, device, exc))
         return
+    serving = None  # exports of this model for serving runtimes, made on first use
     try:
         for config in configs:
             on_start(config)
             try:
-                measurement = measure(StepRunner(model, config), profile["gflops_per_image"],
-                                      peak_for_precision(config.precision))  # fmt: skip
-                row = measured_row(base_row(config, device), measurement)
+                if config.runtime == "keras":
+                    measurement = measure(StepRunner(model, config), profile["gflops_per_image"],
+                                          peak_for_precision(config.precision))  # fmt: skip
+                    row = measured_row(base_row(config, device), measurement)
+                    row["runtime_version"] = keras.__version__
+                else:
+                    if serving is None:
+                        from castbench.serving.bench import ServingBench
+
+                        serving = ServingBench(model)
+                    fields = serving.measure(config, profile["gflops_per_image"])
+                    row = {**base_row(config, device), **fields}
             except Exception as exc:
                 row = failed_row(config, device, exc)
             row.update(params_total=profile["params_total"],
@@ -60,6 +70,8 @@ def measure_group(
                        gflops_per_image=profile["gflops_per_image"])  # fmt: skip
             on_row(row)
     finally:
+        if serving is not None:
+            serving.close()
         del model
         keras.backend.clear_session()
         gc.collect()
