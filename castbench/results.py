@@ -89,6 +89,7 @@ def row_header(config: TimingConfig, device: str | None, backend: str | None) ->
         "weights": config.weights,
         "trainable": config.trainable,
         "step": config.step,
+        "runtime": config.runtime,
         "steps": config.steps,
         "warmup": config.warmup,
         "n_train": config.n_train,
