@@ -29,7 +29,7 @@ class Progress:
     def start(self, config: TimingConfig) -> None:
         label = (f"[{self.finished + 1}/{self.total}] {config.backbone} {config.input_size}px "
                  f"bs {config.batch_size} {config.mode}")  # fmt: skip
-        label += f" {config.runtime}" if getattr(config, "runtime", "keras") != "keras" else ""
+        label += f" {config.runtime}" if config.runtime != "keras" else ""
         self.stream.write(f"{label:<48} ... ")
         self.stream.flush()
 
