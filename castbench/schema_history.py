@@ -30,10 +30,14 @@ def _row_v1_to_v2(row: dict[str, Any]) -> dict[str, Any]:
     fields = row["key"].split("|")
     row["jit_resolved"] = row.get("jit_compile") if row.get("status") == "ok" else None
     row["jit_compile"] = _V1_JIT.get(fields[5]) if len(fields) > 5 else row.get("jit_compile")
-    row["key"] = row["key"] + "|step-api"
-    row["step"] = "api"
-    if row.get("status") == "ok":
-        row["api_step_s_median"] = row.get("step_s_median")
+    runtime = row.get("runtime") or "keras"
+    if runtime != "keras":  # a serving runtime's row: its own single step
+        row["step"] = runtime
+    else:
+        row["key"] = row["key"] + "|step-api"
+        row["step"] = "api"
+        if row.get("status") == "ok":
+            row["api_step_s_median"] = row.get("step_s_median")
     row["nvml_gpu_mem_used_mb"] = row.pop("peak_gpu_mem_mb", None)
     return row
 

@@ -94,9 +94,9 @@ def test_engine_agrees_with_a_hand_written_train_on_batch_loop():
     config = TimingConfig("mobilenetv2", 32, 4, steps=15, warmup=3)
     model = build_for_timing(config)
     runner = StepRunner(model, config)
-    engine = measure(runner)["step_s_median"]
-    x = np.asarray(runner.images)
-    y = np.asarray(runner.labels)
+    engine = measure(runner).primary.median
+    x = np.asarray(runner.batch.images)
+    y = np.asarray(runner.batch.labels)
     plain = []
     for _ in range(15):
         start = time.perf_counter()
@@ -112,10 +112,10 @@ def test_a_failing_configuration_becomes_an_error_row_and_the_sweep_goes_on(tmp_
 
     real_measure = sweep.measure
 
-    def flaky(runner, gflops=None):
+    def flaky(runner, *args):
         if runner.config.batch_size == 2:
             raise RuntimeError("simulated failure\nwith detail")
-        return real_measure(runner, gflops)
+        return real_measure(runner, *args)
 
     monkeypatch.setattr(sweep, "measure", flaky)
     configs = [TimingConfig("mobilenetv2", 32, b, "infer", steps=2, warmup=1) for b in (2, 4)]
