@@ -16,7 +16,13 @@ from castbench.results import ResultsFolder
 from castbench.serving import bench as bench_module
 from castbench.serving import registry
 from castbench.serving.bench import ServingBench
-from castbench.serving.export import Artifact, export_model, record_path
+from castbench.serving.export import (
+    Artifact,
+    ExportError,
+    check_onnx_inputs,
+    export_model,
+    record_path,
+)
 from castbench.serving.gate import FLOAT32_TOLERANCE, max_abs_diff
 from castbench.serving.report import latency_table
 from castbench.serving.sessions import open_session
@@ -209,3 +215,17 @@ def test_latency_table_divides_the_best_runtime_by_keras():
     assert table["best runtime"] == "litert"
     assert table["best / keras"] == pytest.approx(0.2)
     assert "openvino" not in table  # a mismatched row has no latency
+
+
+@needs("onnxruntime")
+def test_onnx_file_that_needs_more_than_the_image_is_an_export_error(tmp_path):
+    from onnx import TensorProto, helper, save
+
+    image = helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3])
+    mean = helper.make_tensor_value_info("normalization/Sub/y:0", TensorProto.FLOAT, [3])
+    out = helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 3])
+    graph = helper.make_graph([helper.make_node("Sub", ["image", "normalization/Sub/y:0"],
+                                                ["out"])], "g", [image, mean], [out])  # fmt: skip
+    save(helper.make_model(graph), tmp_path / "m.onnx")
+    with pytest.raises(ExportError, match=r"left 1 constant\(s\) as inputs .*Sub/y:0"):
+        check_onnx_inputs(tmp_path / "m.onnx", "toy")

@@ -79,6 +79,8 @@ def export_model(model: keras.Model, format_name: str, out_dir: Path) -> Artifac
             f"{model.name} cannot be exported to {format_name}: {_first_line(exc)}"
         ) from None
     elapsed = clock() - start
+    if format_name == "onnx":
+        check_onnx_inputs(path, model.name)
     files = (path, *(path.with_suffix(suffix) for suffix in record.companions))
     artifact = Artifact(
         format=format_name,
@@ -108,6 +110,21 @@ def _openvino_telemetry_declined() -> Iterator[None]:
             del os.environ["CI"]
         else:
             os.environ["CI"] = previous
+
+
+def check_onnx_inputs(path: Path, model_name: str) -> None:
+    """Refuse an ONNX file that needs more than the image: tf2onnx can leave a layer's constants
+    (EfficientNet's Normalization mean and variance) as graph inputs no runtime can feed."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    constants = {tensor.name for tensor in graph.initializer}
+    extra = [tensor.name for tensor in graph.input if tensor.name not in constants][1:]
+    if extra:
+        raise ExportError(
+            f"{model_name} cannot be exported to onnx: the converter left {len(extra)} "
+            f"constant(s) as inputs beside the image ({', '.join(extra)[:200]})"
+        )
 
 
 def _first_line(exc: BaseException) -> str:

@@ -41,7 +41,7 @@ def plot_runtimes(rows: pd.DataFrame, out_dir: Path) -> list[Path]:
         ax.set_ylabel("median latency per batch (ms, log)")
         ax.set_title(f"inference, batch size {batch}")
         ax.grid(axis="y", alpha=0.3, which="both")
-    axes[0, 0].legend(title="runtime", fontsize=9)
+    axes[0, 0].legend(title="runtime", fontsize=9, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     first = ok.iloc[0]
     fig.suptitle(f"{first['device']} · float32 · one synchronous batch per step", fontsize=11)
     fig.tight_layout()
