@@ -57,7 +57,7 @@ RECIPES: dict[str, Recipe] = {
             schedule="cosine",
             warmup_epochs=0.5,
             weight_decay=1e-4,
-            size=64,
+            size=96,
         ),
     )
 }

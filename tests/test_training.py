@@ -140,6 +140,7 @@ def test_a_model_that_scores_every_image_alike_is_flagged(tmp_path):
         (["--backbone", "mobilenetv2", "--data", "/no/such/folder"], "data folder not found"),
         (["--backbone", "mobilenetv2", "--aug", "sideways"], "augmentation preset"),
         (["--backbone", "xception", "--size", "40"], "at least 71x71"),
+        (["--backbone", "mobilenetv2", "--trainable", "head", "--precise-bn", "5"], "frozen"),
     ],
 )
 def test_train_bad_input_is_one_line_exit_2(args, message, capsys):

@@ -169,7 +169,7 @@ def run_train(args: argparse.Namespace) -> int:
     spec = spec_from_args(args.backbone, args)
     chosen = _resolved(args, spec.weights, spec.trainable)
     recipe = chosen.recipe
-    if recipe.size is not None:
+    if args.size is None and recipe.size is not None:  # an explicit --size is never raised
         record = spec.record
         spec = replace(spec, size=fitted_size(record.min_size, record.native_size, recipe.size))
     config = TrainConfig(
