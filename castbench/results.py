@@ -32,8 +32,8 @@ ROWS_FILE = "timing.json"
 CSV_FILE = "timing.csv"
 RUN_FILE = "run.json"
 LOCK_FILE = ".lock"
-# mismatch: a serving runtime's outputs differ from Keras's beyond tolerance, so it is not timed
-STATUSES = ("ok", "oom", "error", "skipped", "mismatch")
+# skipped: a peer framework has no such model; mismatch: a serving runtime's outputs differ
+STATUSES = ("ok", "oom", "error", "skipped", "mismatch")  # from Keras's: it is not timed
 # Kept in run.json for each invocation, and joined (not replaced) by a --resume run.
 MATRIX_FIELDS = ("matrix", "shard_keys")
 
@@ -104,7 +104,7 @@ def measured_row(header: dict[str, Any], measurement: Measurement) -> dict[str, 
     primary = m.primary
     medians = {kind: samples.median for kind, samples in m.steps.items()}
     memory = m.step_memory_bytes
-    row = {
+    return {
         **header,
         **primary.stats,
         "step": primary.kind,
@@ -131,15 +131,11 @@ def measured_row(header: dict[str, Any], measurement: Measurement) -> dict[str, 
         "global_batch": m.batch,
         "warmup_s": list(primary.warmup_s),
         "samples_s": list(primary.samples_s),
-        "step_samples_s": {
-            kind: {"warmup_s": list(s.warmup_s), "samples_s": list(s.samples_s)}
-            for kind, s in m.steps.items()
-        },  # fmt: skip
+        "step_samples_s": {kind: samples.as_json() for kind, samples in m.steps.items()},
         **m.probes,
         **m.extra,
         "status": "ok",
     }
-    return row
 
 
 def schema_version(payload: dict[str, Any]) -> Any:

@@ -7,13 +7,13 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-from castbench.commands.output import print_json
-from castbench.commands.timing import (
+from castbench.commands.matrix_options import (
     add_matrix_arguments,
     positive_float,
     positive_int,
     summary_table,
 )
+from castbench.commands.output import print_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

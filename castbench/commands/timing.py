@@ -7,41 +7,22 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-from castbench.commands.output import format_table, print_json
+from castbench.commands.matrix_options import (
+    add_matrix_arguments,
+    positive_float,
+    positive_int,
+    summary_table,
+)
+from castbench.commands.output import print_json
 from castbench.commands.plot import draw
 from castbench.commands.registry import add_trainable_argument
 from castbench.timing.config import (
-    MODES,
     PRECISIONS,
     RUNTIMES,
     SEED_TRAIN_IMAGES,
     STEP_KINDS,
     STRATEGIES,
 )
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
-
-
-def size_choice(text: str) -> int | None:
-    return None if text == "native" else positive_int(text)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -233,46 +214,6 @@ def _add_distribution_arguments(timing: argparse.ArgumentParser) -> None:
                         "backend's profiler into DIR/<configuration>")  # fmt: skip
 
 
-def add_matrix_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options that choose the timing matrix; every command that times one shares them."""
-    parser.add_argument(
-        "--backbones",
-        nargs="+",
-        default=["all"],
-        metavar="NAME",
-        help="backbone names, or 'all' (default)",
-    )
-    parser.add_argument(
-        "--batch",
-        nargs="+",
-        type=positive_int,
-        default=[2, 4, 8],
-        metavar="N",
-        help="batch sizes (default: 2 4 8)",
-    )
-    parser.add_argument(
-        "--mode",
-        nargs="+",
-        choices=MODES,
-        default=None,
-        help="train and/or infer (default: both; infer alone where a serving --runtime is given)",
-    )
-    parser.add_argument(
-        "--size",
-        type=size_choice,
-        default=None,
-        metavar="native|N",
-        help="input size in pixels (default: each backbone's native size)",
-    )
-    parser.add_argument("--steps", type=positive_int, default=10, help="timed steps (default 10)")
-    parser.add_argument(
-        "--warmup",
-        type=positive_int,
-        default=2,
-        help="warm-up steps; the first one's extra time is compile_s (default 2)",
-    )
-
-
 def epoch_inputs(args: argparse.Namespace) -> dict:
     """Training-set size for epochs and, with --epoch, the data set to run one through."""
     from castbench.augment import get_preset
@@ -351,22 +292,3 @@ def serving_modes(modes: list[str] | None, runtimes: list[str]) -> list[str]:
         if name != "keras":
             require_runtime(name)
     return modes or default_modes(runtimes)
-
-
-def summary_table(rows: list[dict]) -> str:
-    headers = ["backbone", "size", "bs", "mode", "runtime", "median ms", "sd ms", "p90 ms",
-               "img/s", "epoch s", "compile s", "status"]  # fmt: skip
-    table = []
-    for r in rows:
-        ok = r["status"] == "ok"
-        table.append([
-            r["backbone"], r["input_size"], r["batch_size"], r["mode"], r.get("runtime") or "keras",
-            _ms(r["step_s_median"]),
-            _ms(r["step_s_std"]), _ms(r["step_s_p90"]), r["images_per_s"], r["epoch_s"],
-            r["compile_s"], r["status"] if ok else f"{r['status']}: {r['error']}",
-        ])  # fmt: skip
-    return format_table(headers, table)
-
-
-def _ms(seconds: float | None) -> float | None:
-    return None if seconds is None else seconds * 1e3

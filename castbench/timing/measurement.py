@@ -39,6 +39,9 @@ class StepSamples:
     def first_s(self) -> float:
         return self.warmup_s[0]
 
+    def as_json(self) -> dict[str, list[float]]:
+        return {"warmup_s": list(self.warmup_s), "samples_s": list(self.samples_s)}
+
 
 @dataclass(frozen=True)
 class CompileTime:
