@@ -95,7 +95,8 @@ class DeviceMemory:
 
     def __enter__(self) -> DeviceMemory:
         self._backend = _backend()
-        if self._backend == "tensorflow" and _tf_gpu():
+        self._tf_gpu = self._backend == "tensorflow" and _tf_gpu()  # asked once, used twice
+        if self._tf_gpu:
             import tensorflow as tf
 
             tf.config.experimental.reset_memory_stats("GPU:0")
@@ -103,7 +104,7 @@ class DeviceMemory:
 
     def __exit__(self, *exc_info: object) -> None:
         try:
-            if self._backend == "tensorflow" and _tf_gpu():
+            if self._tf_gpu:
                 import tensorflow as tf
 
                 self.peak_bytes = int(tf.config.experimental.get_memory_info("GPU:0")["peak"])
