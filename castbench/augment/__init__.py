@@ -108,7 +108,17 @@ _ABLATIONS = {
     ),
 }
 
-PRESETS: dict[str, AugmentPreset] = {p.name: p for p in (NONE, DEFAULT, ADDITIONAL)}
+# Not the seed's: mirror images alone. A casting photographed from above is a casting in any
+# mirror image, and flips move no pixel off the frame or between pixels, so small defects (a
+# pinhole is one or two pixels at 96-128 px) survive them; the scratch recipe trains with it.
+FLIP = AugmentPreset(
+    "flip",
+    "independent horizontal and vertical flips only (no resampling)",
+    horizontal_flip=True,
+    vertical_flip=True,
+)
+
+PRESETS: dict[str, AugmentPreset] = {p.name: p for p in (NONE, DEFAULT, ADDITIONAL, FLIP)}
 for _name, (_what, _changes) in _ABLATIONS.items():
     PRESETS[_name] = replace(
         ADDITIONAL, name=_name, description=f"additional without {_what}", **_changes
