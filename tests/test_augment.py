@@ -29,7 +29,7 @@ def _params(preset, n=400, seed=1):
 def test_names_and_unknown_preset():
     assert preset_names() == [
         "none", "default", "additional", "no-hue-contrast", "no-shift", "no-rotation",
-        "no-brightness", "no-shear", "no-zoom", "no-fill-mode", "no-flip",
+        "no-brightness", "no-shear", "no-zoom", "no-fill-mode", "no-flip", "flip",
     ]  # fmt: skip
     assert get_preset("No_Rotation") is PRESETS["no-rotation"]
     with pytest.raises(UsageError, match="choose from: none, default, additional"):
@@ -70,20 +70,21 @@ def test_none_is_identity():
     assert np.array_equal(augment_batch(image, "none"), image.astype(np.float32))
 
 
-def test_flips_are_two_independent_coins():
-    flips = AugmentPreset("flips", "", horizontal_flip=True, vertical_flip=True)
+def test_flip_preset_mirrors_without_resampling():
+    flips = PRESETS["flip"]
+    assert flips.horizontal_flip and flips.vertical_flip and not flips.rotation
     p = _params(flips, n=200)
     pairs = {(int(h), int(v)) for h, v in zip(p["flip_h"], p["flip_v"], strict=True)}
     assert pairs == {(0, 0), (1, 0), (0, 1), (1, 1)}  # both single flips occur
     image = np.arange(16 * 16 * 3, dtype=np.float32).reshape(1, 16, 16, 3)
     out = augment_tensor(tf.constant(np.repeat(image, 64, 0)), flips, tf.constant([2, 3], tf.int64))
-    seen = set()
+    seen = []
     for o in out.numpy():
         for label, ref in (("none", image[0]), ("h", image[0, :, ::-1]), ("v", image[0, ::-1]),
                            ("hv", image[0, ::-1, ::-1])):  # fmt: skip
-            if np.allclose(o, ref, atol=1e-3):
-                seen.add(label)
-    assert seen == {"none", "h", "v", "hv"}
+            if np.array_equal(o, ref):  # every pixel moved whole, none interpolated
+                seen.append(label)
+    assert len(seen) == 64 and set(seen) == {"none", "h", "v", "hv"}
 
 
 def test_brightness_is_multiplicative():

@@ -27,7 +27,7 @@ def test_grids_follow_the_seed():
     assert configs["default-aug"].augment == "default"
 
     aug = experiments.plan(experiments.get("augmentation"), Settings(batch=2))
-    assert [c.augment for _, c in aug] == augment.preset_names()
+    assert [c.augment for _, c in aug] == list(experiments.AUGMENTATION_VARIANTS)
     assert len(aug) == 11 and {c.batch_size for _, c in aug} == {2}
 
     native = experiments.plan(experiments.get("backbone"), Settings())
@@ -44,6 +44,21 @@ def test_grids_follow_the_seed():
     assert [c.seed for _, c in runs] == [10, 11, 12]
     assert {c.augment for _, c in runs} == {"no-rotation"}
     assert experiments.get("threshold").thresholds == (0.1, 0.2, 0.3, 0.4, 0.5)
+
+
+def test_backbone_override_moves_every_row_and_its_label():
+    moved = experiments.plan(
+        experiments.get("threshold"), Settings(runs=2, size=48, backbone="mobilenetv2")
+    )
+    assert {c.spec.backbone for _, c in moved} == {"MobileNetV2"}
+    assert {c.spec.input_size for _, c in moved} == {48}
+    assert all(row.variant.startswith("MobileNetV2 +") for row, _ in moved)
+    arch = experiments.plan(experiments.get("architecture"), Settings(backbone="ResNet50"))
+    assert arch[0][0].variant == "Base Model (ResNet50)"
+    with pytest.raises(UsageError, match="compares all ten"):
+        Settings(backbone="ResNet50").validate(experiments.get("backbone"))
+    with pytest.raises(UsageError, match="unknown backbone"):
+        Settings(backbone="ResNet5").validate(experiments.get("threshold"))
 
 
 class FakeTrainer:

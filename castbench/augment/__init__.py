@@ -118,11 +118,12 @@ FLIP = AugmentPreset(
     vertical_flip=True,
 )
 
-PRESETS: dict[str, AugmentPreset] = {p.name: p for p in (NONE, DEFAULT, ADDITIONAL, FLIP)}
+PRESETS: dict[str, AugmentPreset] = {p.name: p for p in (NONE, DEFAULT, ADDITIONAL)}
 for _name, (_what, _changes) in _ABLATIONS.items():
     PRESETS[_name] = replace(
         ADDITIONAL, name=_name, description=f"additional without {_what}", **_changes
     )
+PRESETS[FLIP.name] = FLIP  # after the seed's eleven, which the augmentation grid lists in order
 
 
 def ablation_fields(name: str) -> tuple[str, ...]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +31,18 @@ class Settings:
     warmup_epochs: float = 0.0
     weight_decay: float = 0.0
     precise_bn: int = 0
+    # Trains every row on this backbone instead of the grid's (the seed's Parts 1, 2 and 5
+    # ran EfficientNetB4; a user studies the backbone they shortlisted). None: the grid's.
+    backbone: str | None = None
 
     def validate(self, experiment: Experiment) -> None:
+        if self.backbone is not None:
+            if experiment.name == "backbone":
+                raise UsageError(
+                    "--backbone replaces the grid's backbone; the backbone experiment compares "
+                    "all ten (use --only to pick some)"
+                )
+            backbones.get(self.backbone)  # an unknown name is a UsageError listing the known
         if self.batch <= 0:
             raise UsageError(f"batch size must be a positive integer, got {self.batch}")
         if self.epochs <= 0:
@@ -56,6 +66,7 @@ class Settings:
             "batch": self.batch,
             "seed": self.seed,
             "learning_rate": self.learning_rate,
+            "backbone": self.backbone,
             **self.schedule_fields(),
         }
 
@@ -83,6 +94,8 @@ def plan(experiment: Experiment, settings: Settings) -> list[tuple[Row, TrainCon
     if not experiment.repeated:
         rows = repeated(rows, runs)
     for row in rows:
+        if settings.backbone:
+            row = _on_backbone(row, backbones.get(settings.backbone).name)
         spec = ModelSpec(
             backbone=backbones.get(row.backbone).name,
             size=input_size_for(row.backbone, settings.size),
@@ -104,3 +117,15 @@ def plan(experiment: Experiment, settings: Settings) -> list[tuple[Row, TrainCon
         )
         planned.append((row, config))
     return planned
+
+
+# How the seed's labels name its backbone; a row moved to another backbone is labelled with that
+# one's name, so a table or a report never shows EfficientNetB4 beside another model's numbers.
+_SEED_BACKBONE_LABELS = ("EfficientNetB4", "EffNet")
+
+
+def _on_backbone(row: Row, name: str) -> Row:
+    variant = row.variant
+    for label in _SEED_BACKBONE_LABELS:
+        variant = variant.replace(label, name)
+    return replace(row, backbone=name, variant=variant)
