@@ -6,66 +6,78 @@ import argparse
 import time
 from pathlib import Path
 
+from castbench.commands.options import JSON_TEXT, add_command, add_command_group, option
 from castbench.commands.output import format_table, print_json
 from castbench.errors import UsageError
 
+# `data synth` and `augment preview` draw random images from the same kind of seed.
+SEED_OPTION = option("--seed", type=int, default=0, help="random seed (default 0)")
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    data = subparsers.add_parser(
+    data_sub = add_command_group(
+        subparsers,
         "data",
-        help="generate or check casting data sets",
-        description="Generate the offline synthetic stand-in for the Kaggle casting-defect set, "
+        "generate or check casting data sets",
+        "Generate the offline synthetic stand-in for the Kaggle casting-defect set, "
         "or check a data set in the Kaggle layout ROOT/{train,test}/{def_front,ok_front}/.",
+        dest="data_command",
+        metavar="SUBCOMMAND",
     )
-    data_sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
-
-    synth = data_sub.add_parser(
+    add_command(
+        data_sub,
         "synth",
-        help="write a synthetic casting set in the Kaggle layout",
-        description="Write 300x300 grey impeller castings (RGB JPEG) in the Kaggle layout. "
+        "write a synthetic casting set in the Kaggle layout",
+        "Write 300x300 grey impeller castings (RGB JPEG) in the Kaggle layout. "
         "small: the seed's split at 1/10 scale (train 376 def + 288 ok, test 45 def + 26 ok); "
         "full: the seed's counts (train 3,758 + 2,875, test 453 + 262). Same seed, same bytes.",
+        [
+            option("out", help="output folder (must not hold a data set yet)"),
+            option("--train", type=int, default=None, help="training images (default: scale)"),
+            option("--test", type=int, default=None, help="test images (default: scale)"),
+            SEED_OPTION,
+            option("--scale", choices=("small", "full"), default="small"),
+        ],
+        func=run_synth,
+        needs_backend=False,
     )
-    synth.add_argument("out", help="output folder (must not hold a data set yet)")
-    synth.add_argument("--train", type=int, default=None, help="training images (default: scale)")
-    synth.add_argument("--test", type=int, default=None, help="test images (default: scale)")
-    synth.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    synth.add_argument("--scale", choices=("small", "full"), default="small")
-    synth.set_defaults(func=run_synth, needs_backend=False)
-
-    check = data_sub.add_parser(
+    add_command(
+        data_sub,
         "check",
-        help="count images per split and class; list skipped files",
-        description="Scan a casting data set: counts per split and class, image sizes and "
+        "count images per split and class; list skipped files",
+        "Scan a casting data set: counts per split and class, image sizes and "
         "modes seen, and the files skipped (junk, unreadable or truncated) with the reason.",
+        [option("path", help="data root (holding train/ and test/, or casting_data/)"), JSON_TEXT],
+        func=run_check,
+        needs_backend=False,
     )
-    check.add_argument("path", help="data root (holding train/ and test/, or casting_data/)")
-    check.add_argument("--json", action="store_true", help="print JSON instead of text")
-    check.set_defaults(func=run_check, needs_backend=False)
 
-    augment = subparsers.add_parser(
+    augment_sub = add_command_group(
+        subparsers,
         "augment",
-        help="preview the seed's augmentation presets",
-        description="Augmentation presets of the seed study, as data.",
+        "preview the seed's augmentation presets",
+        "Augmentation presets of the seed study, as data.",
+        dest="augment_command",
+        metavar="SUBCOMMAND",
     )
-    augment_sub = augment.add_subparsers(
-        dest="augment_command", metavar="SUBCOMMAND", required=True
-    )
-    preview = augment_sub.add_parser(
+    add_command(
+        augment_sub,
         "preview",
-        help="write a PNG grid of augmented images",
-        description="Draw one source image under a preset (a grid of random draws) or, with "
+        "write a PNG grid of augmented images",
+        "Draw one source image under a preset (a grid of random draws) or, with "
         "--preset all, once under every preset (the seed's comparison picture).",
+        [
+            option(
+                "--data", default=None, help="data root (default: the cached small synthetic set)"
+            ),
+            option("--preset", default="all", help="preset name, or all (default)"),
+            option("--out", default=None, help="PNG file (default: augment-PRESET.png)"),
+            option("--image", default=None, help="source image (default: first train defect)"),
+            option("--size", type=int, default=300, help="image size in pixels (300)"),
+            SEED_OPTION,
+        ],
+        func=run_preview,
     )
-    preview.add_argument(
-        "--data", default=None, help="data root (default: the cached small synthetic set)"
-    )
-    preview.add_argument("--preset", default="all", help="preset name, or all (default)")
-    preview.add_argument("--out", default=None, help="PNG file (default: augment-PRESET.png)")
-    preview.add_argument("--image", default=None, help="source image (default: first train defect)")
-    preview.add_argument("--size", type=int, default=300, help="image size in pixels (300)")
-    preview.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    preview.set_defaults(func=run_preview)
 
 
 def run_synth(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from castbench.commands.options import option
 from castbench.commands.output import format_table
 from castbench.timing.config import MODES
 
@@ -33,44 +34,45 @@ def size_choice(text: str) -> int | None:
     return None if text == "native" else positive_int(text)
 
 
-def add_matrix_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options that choose the timing matrix; every command that times one shares them."""
-    parser.add_argument(
+# The options that choose the timing matrix; every command that times one shares them.
+MATRIX_OPTIONS = (
+    option(
         "--backbones",
         nargs="+",
         default=["all"],
         metavar="NAME",
         help="backbone names, or 'all' (default)",
-    )
-    parser.add_argument(
+    ),
+    option(
         "--batch",
         nargs="+",
         type=positive_int,
         default=[2, 4, 8],
         metavar="N",
         help="batch sizes (default: 2 4 8)",
-    )
-    parser.add_argument(
+    ),
+    option(
         "--mode",
         nargs="+",
         choices=MODES,
         default=None,
         help="train and/or infer (default: both; infer alone where a serving --runtime is given)",
-    )
-    parser.add_argument(
+    ),
+    option(
         "--size",
         type=size_choice,
         default=None,
         metavar="native|N",
         help="input size in pixels (default: each backbone's native size)",
-    )
-    parser.add_argument("--steps", type=positive_int, default=10, help="timed steps (default 10)")
-    parser.add_argument(
+    ),
+    option("--steps", type=positive_int, default=10, help="timed steps (default 10)"),
+    option(
         "--warmup",
         type=positive_int,
         default=2,
         help="warm-up steps; the first one's extra time is compile_s (default 2)",
-    )
+    ),
+)
 
 
 def summary_table(rows: list[dict]) -> str:

@@ -8,78 +8,84 @@ import sys
 from pathlib import Path
 
 from castbench.commands.matrix_options import (
-    add_matrix_arguments,
+    MATRIX_OPTIONS,
     positive_float,
     positive_int,
     summary_table,
 )
+from castbench.commands.options import JSON_ROWS, NO_PLOTS, add_command, add_command_group, option
 from castbench.commands.output import print_json
 
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    peer = subparsers.add_parser(
-        "peer",
-        help="time the same backbones in another framework, in castbench's results schema",
-        description="Measure castbench's timing matrix with another framework's own models, "
-        "for `castbench plot DIR --peer PEER_DIR` and `castbench compare DIR PEER_DIR`.",
-    )
-    frameworks = peer.add_subparsers(dest="framework", metavar="FRAMEWORK", required=True)
-    timm = frameworks.add_parser(
-        "timm",
-        help="PyTorch + timm (the optional extra: pip install 'castbench[peer]')",
-        description="Time timm's versions of the backbones (backbone + global average pooling "
-        "+ one unit, random weights): train = one optimizer step on binary cross-entropy, "
-        "infer = a forward pass under torch.inference_mode, each ending with a device "
-        "synchronisation; cuDNN benchmark mode on, eager unless --compile. Rows go to "
-        "OUT/timing.csv and OUT/timing.json with backend 'torch'. NASNetMobile has no timm "
-        "equivalent and gets a 'skipped' row.",
-    )
-    add_matrix_arguments(timm)
-    timm.add_argument(
+TIMM_OPTIONS = (
+    option(
         "--n-train",
         type=positive_int,
         default=None,
         help="training images per epoch (default: the seed's)",
-    )
-    timm.add_argument(
+    ),
+    option(
         "--optimizer",
         choices=("adam", "sgd"),
         default="adam",
         help="the training step's optimizer (default adam, as castbench's Keras models)",
-    )
-    timm.add_argument(
+    ),
+    option(
         "--compile",
         action="store_true",
         help="run the model through torch.compile (default: eager)",
-    )
-    timm.add_argument(
+    ),
+    option(
         "--device",
         choices=("auto", "cuda", "cpu"),
         default="auto",
         help="where to run (default: the GPU when PyTorch sees one)",
-    )
-    timm.add_argument(
+    ),
+    option(
         "--budget",
         type=positive_float,
         default=None,
         metavar="SECONDS",
         help="start no configuration after this long; what is left is listed, "
         "and --resume measures it later",
-    )
-    timm.add_argument(
+    ),
+    option(
         "--out",
         type=Path,
         default=None,
         help="results folder (default: results/timm-<date>-<time>)",
-    )
-    timm.add_argument(
+    ),
+    option(
         "--resume",
         action="store_true",
         help="keep rows already in --out and measure only what is missing",
+    ),
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    frameworks = add_command_group(
+        subparsers,
+        "peer",
+        "time the same backbones in another framework, in castbench's results schema",
+        "Measure castbench's timing matrix with another framework's own models, "
+        "for `castbench plot DIR --peer PEER_DIR` and `castbench compare DIR PEER_DIR`.",
+        dest="framework",
+        metavar="FRAMEWORK",
     )
-    timm.add_argument("--no-plots", action="store_true", help="skip the plots")
-    timm.add_argument("--json", action="store_true", help="print the rows as JSON at the end")
-    timm.set_defaults(func=run_timm, needs_backend=False)
+    add_command(
+        frameworks,
+        "timm",
+        "PyTorch + timm (the optional extra: pip install 'castbench[peer]')",
+        "Time timm's versions of the backbones (backbone + global average pooling "
+        "+ one unit, random weights): train = one optimizer step on binary cross-entropy, "
+        "infer = a forward pass under torch.inference_mode, each ending with a device "
+        "synchronisation; cuDNN benchmark mode on, eager unless --compile. Rows go to "
+        "OUT/timing.csv and OUT/timing.json with backend 'torch'. NASNetMobile has no timm "
+        "equivalent and gets a 'skipped' row.",
+        [*MATRIX_OPTIONS, *TIMM_OPTIONS, NO_PLOTS, JSON_ROWS],
+        func=run_timm,
+        needs_backend=False,
+    )
 
 
 def run_timm(args: argparse.Namespace) -> int:

@@ -6,32 +6,42 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from castbench.commands.options import add_command, option
 from castbench.errors import UsageError
 
 SEED_TIMING = Path(__file__).resolve().parents[2] / "results" / "seed" / "part4_timing.csv"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    plot = subparsers.add_parser(
+    add_command(
+        subparsers,
         "plot",
-        help="redraw time-versus-batch plots from a results folder",
-        description="Draw time per batch, time per epoch and images per second versus batch "
+        "redraw time-versus-batch plots from a results folder",
+        "Draw time per batch, time per epoch and images per second versus batch "
         "size from a timing results folder or a `pytest bench --benchmark-json` file.",
+        [
+            option(
+                "source", type=Path, help="a timing results folder or a pytest-benchmark JSON file"
+            ),
+            option(
+                "--out",
+                type=Path,
+                default=None,
+                help="plot folder (default: SOURCE/plots, or beside a JSON file)",
+            ),
+            option("--seed", action="store_true", help="overlay the seed study's Part 4 numbers"),
+            option(
+                "--peer",
+                type=Path,
+                default=None,
+                metavar="PEER",
+                help="overlay another run's curves, dashed: e.g. a `castbench peer timm` "
+                "results folder",
+            ),
+        ],
+        func=run_plot,
+        needs_backend=False,
     )
-    plot.add_argument(
-        "source", type=Path, help="a timing results folder or a pytest-benchmark JSON file"
-    )
-    plot.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help="plot folder (default: SOURCE/plots, or beside a JSON file)",
-    )
-    plot.add_argument("--seed", action="store_true", help="overlay the seed study's Part 4 numbers")
-    plot.add_argument("--peer", type=Path, default=None, metavar="PEER",
-                      help="overlay another run's curves, dashed: e.g. a `castbench peer timm` "
-                      "results folder")  # fmt: skip
-    plot.set_defaults(func=run_plot, needs_backend=False)
 
 
 def draw(source: Path, out: Path, seed: bool, peer: Path | None = None) -> list[Path]:

@@ -5,65 +5,69 @@ from __future__ import annotations
 import argparse
 
 from castbench import backbones
+from castbench.commands.options import JSON_TABLE, JSON_TEXT, add_command, option
 from castbench.commands.output import format_table, print_json
 from castbench.spec import HEADS, TRAINABLE, WEIGHT_CHOICES_HELP, ModelSpec
 
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    listing = subparsers.add_parser(
-        "backbones",
-        help="list the backbones castbench knows",
-        description="List the registry: name, family, native input size, preprocessing and "
-        "parameter count (GAP head, native size; counting builds each model once).",
-    )
-    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    listing.add_argument(
-        "--no-params",
-        action="store_true",
-        help="skip building the models to count parameters (instant)",
-    )
-    listing.set_defaults(func=run_backbones)
-
-    describe = subparsers.add_parser(
-        "describe",
-        help="parameters and GFLOPs of one backbone + head",
-        description="Build one backbone with its head and print total / trainable / "
-        "non-trainable parameters, input size and forward GFLOPs per image (counted from "
-        "the compiled graph).",
-    )
-    describe.add_argument("name", help="backbone name, case-insensitive")
-    add_model_arguments(describe)
-    describe.add_argument("--json", action="store_true", help="print JSON instead of text")
-    describe.set_defaults(func=run_describe)
+# Shared beyond MODEL_OPTIONS: export and timing take these too.
+HEAD_OPTION = option("--head", choices=HEADS, default="gap")
+WEIGHTS_OPTION = option("--weights", default="none", help=WEIGHT_CHOICES_HELP)
+TRAINABLE_OPTION = option(
+    "--trainable",
+    choices=TRAINABLE,
+    default="all",
+    help="all: train the whole network (default, as the seed did); head: freeze the "
+    "backbone and train the head alone",
+)
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options that choose a network; shared by every command that builds one."""
-    parser.add_argument(
+# The options that choose a network; shared by every command that builds one.
+MODEL_OPTIONS = (
+    option(
         "--head",
         choices=HEADS,
         default="gap",
         help="gap: GAP + Dense(1); dense: GAP + Dense(1024) + Dropout + Dense(1)",
-    )
-    parser.add_argument(
+    ),
+    option(
         "--size",
         type=int,
         default=None,
         help="input size in pixels (default: the backbone's native size)",
+    ),
+    option("--no-dense", action="store_true", help="dense head without Dense(1024)"),
+    option("--no-dropout", action="store_true", help="dense head without Dropout"),
+    WEIGHTS_OPTION,
+    TRAINABLE_OPTION,
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    add_command(
+        subparsers,
+        "backbones",
+        "list the backbones castbench knows",
+        "List the registry: name, family, native input size, preprocessing and "
+        "parameter count (GAP head, native size; counting builds each model once).",
+        [
+            JSON_TABLE,
+            option(
+                "--no-params",
+                action="store_true",
+                help="skip building the models to count parameters (instant)",
+            ),
+        ],
+        func=run_backbones,
     )
-    parser.add_argument("--no-dense", action="store_true", help="dense head without Dense(1024)")
-    parser.add_argument("--no-dropout", action="store_true", help="dense head without Dropout")
-    parser.add_argument("--weights", default="none", help=WEIGHT_CHOICES_HELP)
-    add_trainable_argument(parser)
-
-
-def add_trainable_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--trainable",
-        choices=TRAINABLE,
-        default="all",
-        help="all: train the whole network (default, as the seed did); head: freeze the "
-        "backbone and train the head alone",
+    add_command(
+        subparsers,
+        "describe",
+        "parameters and GFLOPs of one backbone + head",
+        "Build one backbone with its head and print total / trainable / "
+        "non-trainable parameters, input size and forward GFLOPs per image (counted from "
+        "the compiled graph).",
+        [option("name", help="backbone name, case-insensitive"), *MODEL_OPTIONS, JSON_TEXT],
+        func=run_describe,
     )
 
 

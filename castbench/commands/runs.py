@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from castbench.commands.options import add_command, option
 from castbench.commands.output import print_json
 
 
@@ -20,53 +21,58 @@ def _percent(text: str) -> float:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    merge = subparsers.add_parser(
+    add_command(
+        subparsers,
         "merge",
-        help="join timing results folders (e.g. the shards of one sweep) into one",
-        description="Join timing results folders into a new one. Refuses folders from "
+        "join timing results folders (e.g. the shards of one sweep) into one",
+        "Join timing results folders into a new one. Refuses folders from "
         "different environments (schema, backend, device, castbench version) unless "
         "--allow-mixed, and a configuration measured differently in two folders unless "
         "--prefer newest; lists the configurations of the announced matrix that no folder "
         "measured.",
+        [
+            option("sources", nargs="+", type=Path, metavar="DIR", help="results folders"),
+            option("--out", type=Path, required=True, help="the new, merged folder"),
+            option(
+                "--prefer",
+                choices=("newest",),
+                default=None,
+                help="settle a configuration measured in several folders by its newest row",
+            ),
+            option(
+                "--allow-mixed",
+                action="store_true",
+                help="merge folders from different backends, devices or castbench versions (warns)",
+            ),
+        ],
+        func=run_merge,
+        needs_backend=False,
     )
-    merge.add_argument("sources", nargs="+", type=Path, metavar="DIR", help="results folders")
-    merge.add_argument("--out", type=Path, required=True, help="the new, merged folder")
-    merge.add_argument(
-        "--prefer",
-        choices=("newest",),
-        default=None,
-        help="settle a configuration measured in several folders by its newest row",
-    )
-    merge.add_argument(
-        "--allow-mixed",
-        action="store_true",
-        help="merge folders from different backends, devices or castbench versions (warns)",
-    )
-    merge.set_defaults(func=run_merge, needs_backend=False)
-
-    compare = subparsers.add_parser(
+    add_command(
+        subparsers,
         "compare",
-        help="compare two timing runs: step-time ratios with a significance test",
-        description="Per configuration: median step time NEW/BASE and a two-sided "
+        "compare two timing runs: step-time ratios with a significance test",
+        "Per configuration: median step time NEW/BASE and a two-sided "
         "Mann-Whitney U test on the recorded step samples; a change counts as faster or "
         "slower only when significant. BASE and NEW are results folders, their timing.json, "
         "or pytest-benchmark JSON files. Exit status 1 when a configuration is significantly "
         "slower by more than --fail-above percent.",
+        [
+            option("base", type=Path, metavar="BASE"),
+            option("new", type=Path, metavar="NEW"),
+            option(
+                "--fail-above",
+                type=_percent,
+                default=None,
+                metavar="PCT",
+                help="exit 1 when a configuration is significantly slower by more than PCT percent",
+            ),
+            option("--alpha", type=float, default=0.05, help="significance level (default 0.05)"),
+            option("--json", action="store_true", help="print the comparison as JSON"),
+        ],
+        func=run_compare,
+        needs_backend=False,
     )
-    compare.add_argument("base", type=Path, metavar="BASE")
-    compare.add_argument("new", type=Path, metavar="NEW")
-    compare.add_argument(
-        "--fail-above",
-        type=_percent,
-        default=None,
-        metavar="PCT",
-        help="exit 1 when a configuration is significantly slower by more than PCT percent",
-    )
-    compare.add_argument(
-        "--alpha", type=float, default=0.05, help="significance level (default 0.05)"
-    )
-    compare.add_argument("--json", action="store_true", help="print the comparison as JSON")
-    compare.set_defaults(func=run_compare, needs_backend=False)
 
 
 def run_merge(args: argparse.Namespace) -> int:

@@ -6,34 +6,41 @@ import argparse
 import sys
 from pathlib import Path
 
+from castbench.commands.options import JSON_TABLE, add_command, option
 from castbench.commands.output import format_table, print_json
+from castbench.commands.registry import HEAD_OPTION, WEIGHTS_OPTION
 from castbench.errors import UsageError
 from castbench.serving.registry import FORMATS
-from castbench.spec import HEADS, WEIGHT_CHOICES_HELP
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    export = subparsers.add_parser(
+    add_command(
+        subparsers,
         "export",
-        help="export a backbone + head to ONNX, LiteRT or OpenVINO",
-        description="Build one backbone with its head and export it through Keras's own "
+        "export a backbone + head to ONNX, LiteRT or OpenVINO",
+        "Build one backbone with its head and export it through Keras's own "
         "exporters (model.export: tf2onnx for ONNX, TensorFlow's LiteRT converter, "
         "openvino.convert_model), float32, batch size left open. Each artifact gets a JSON "
         "record beside it: files, size on disk, export time, exporter versions. Needs the "
         'serve extra: pip install "castbench[serve]".',
+        [
+            option("name", help="backbone name, case-insensitive"),
+            option(
+                "--size", type=int, default=None, help="input size in pixels (default: native size)"
+            ),
+            option(
+                "--format",
+                choices=(*FORMATS, "all"),
+                default="all",
+                help="export format (default: all)",
+            ),
+            HEAD_OPTION,
+            WEIGHTS_OPTION,
+            option("--out", type=Path, required=True, help="folder for the artifacts"),
+            JSON_TABLE,
+        ],
+        func=run_export,
     )
-    export.add_argument("name", help="backbone name, case-insensitive")
-    export.add_argument(
-        "--size", type=int, default=None, help="input size in pixels (default: native size)"
-    )
-    export.add_argument(
-        "--format", choices=(*FORMATS, "all"), default="all", help="export format (default: all)"
-    )
-    export.add_argument("--head", choices=HEADS, default="gap")
-    export.add_argument("--weights", default="none", help=WEIGHT_CHOICES_HELP)
-    export.add_argument("--out", type=Path, required=True, help="folder for the artifacts")
-    export.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    export.set_defaults(func=run_export)
 
 
 def run_export(args: argparse.Namespace) -> int:

@@ -8,14 +8,15 @@ import sys
 from pathlib import Path
 
 from castbench.commands.matrix_options import (
-    add_matrix_arguments,
+    MATRIX_OPTIONS,
     positive_float,
     positive_int,
     summary_table,
 )
+from castbench.commands.options import JSON_ROWS, NO_PLOTS, add_command, option
 from castbench.commands.output import print_json
 from castbench.commands.plot import draw
-from castbench.commands.registry import add_trainable_argument
+from castbench.commands.registry import HEAD_OPTION, TRAINABLE_OPTION
 from castbench.timing.config import (
     PRECISIONS,
     RUNTIMES,
@@ -24,31 +25,9 @@ from castbench.timing.config import (
     STRATEGIES,
 )
 
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    timing = subparsers.add_parser(
-        "timing",
-        help="time training and inference steps and epochs (the main job)",
-        description="Build each backbone at its native resolution (or --size) and time "
-        "training and inference steps on a fixed batch, with warm-up and compile time kept "
-        "apart. Time per epoch = ceil(n_train / batch) x median step. Rows are written to "
-        "OUT/timing.csv and OUT/timing.json as each is measured; plots to OUT/plots/.",
-    )
-    add_matrix_arguments(timing)
-    _add_step_arguments(timing)
-    _add_runtime_arguments(timing)
-    _add_epoch_arguments(timing)
-    _add_run_arguments(timing)
-    _add_distribution_arguments(timing)
-    timing.add_argument("--no-plots", action="store_true", help="skip the plots")
-    timing.add_argument("--json", action="store_true", help="print the rows as JSON at the end")
-    # needs_backend: this process starts a framework only when it measures (--isolate none)
-    timing.set_defaults(func=run_timing, needs_backend=False)
-
-
-def _add_runtime_arguments(timing: argparse.ArgumentParser) -> None:
-    """Where inference runs: Keras, or the exported model in a serving runtime."""
-    timing.add_argument(
+# Where inference runs: Keras, or the exported model in a serving runtime.
+RUNTIME_OPTIONS = (
+    option(
         "--runtime",
         nargs="+",
         choices=RUNTIMES,
@@ -56,20 +35,21 @@ def _add_runtime_arguments(timing: argparse.ArgumentParser) -> None:
         help="where inference runs: keras (default) and/or a serving runtime timing the model "
         "exported through Keras (onnxruntime, litert, openvino; the serve extra), after its "
         "outputs match Keras's within 1e-4",
-    )
-    timing.add_argument(
+    ),
+    option(
         "--threads",
         type=positive_int,
         default=None,
         metavar="N",
         help="CPU threads of a serving runtime (default: one per usable core); Keras rows use "
         "the backend's own thread pools",
-    )
+    ),
+)
 
 
-def _add_step_arguments(timing: argparse.ArgumentParser) -> None:
-    """Which step the rows describe, and how steps are compiled."""
-    timing.add_argument(
+# Which step the rows describe, and how steps are compiled.
+STEP_OPTIONS = (
+    option(
         "--step",
         choices=STEP_KINDS,
         default="compiled",
@@ -77,79 +57,81 @@ def _add_step_arguments(timing: argparse.ArgumentParser) -> None:
         "the step as a training loop runs it, state kept on the device) or api "
         "(train_on_batch / predict_on_batch per call). Both are measured; every row carries "
         "both medians and framework_overhead_ms",
-    )
-    timing.add_argument(
+    ),
+    option(
         "--compile-cache",
         default=None,
         metavar="DIR|off",
         help="JAX's persistent compilation cache (default under JAX: "
         "~/.cache/castbench/xla); rows record compile_cache_hit",
-    )
-    timing.add_argument(
+    ),
+    option(
         "--compile-jobs",
         type=int,
         default=None,
         metavar="N",
         help="under JAX, compile the matrix ahead of the timed phase in N processes "
         "(default: the host's cores within its memory; 0: off)",
-    )
-    timing.add_argument("--precision", choices=PRECISIONS, default="float32")
-    timing.add_argument(
+    ),
+    option("--precision", choices=PRECISIONS, default="float32"),
+    option(
         "--jit",
         action=argparse.BooleanOptionalAction,
         default=None,
         help="XLA compilation on/off (default: Keras decides)",
-    )
-    timing.add_argument("--head", choices=("gap", "dense"), default="gap")
-    timing.add_argument("--weights", default="none", help="none | imagenet | PATH")
-    add_trainable_argument(timing)
+    ),
+    HEAD_OPTION,
+    option("--weights", default="none", help="none | imagenet | PATH"),
+    TRAINABLE_OPTION,
+)
 
 
-def _add_epoch_arguments(timing: argparse.ArgumentParser) -> None:
-    """How long an epoch is, and the optional measured epoch through the input pipeline."""
-    timing.add_argument(
+# How long an epoch is, and the optional measured epoch through the input pipeline.
+EPOCH_OPTIONS = (
+    option(
         "--n-train",
         type=positive_int,
         default=None,
         help=f"training images per epoch (default: the seed's "
         f"{SEED_TRAIN_IMAGES:,}, or the --data set's training split)",
-    )
-    timing.add_argument(
+    ),
+    option(
         "--data",
         type=Path,
         default=None,
         metavar="PATH",
         help="a casting-layout data set: epochs count its training split (less validation)",
-    )
-    timing.add_argument(
+    ),
+    option(
         "--epoch",
         action="store_true",
         help="also measure one real training epoch through the input pipeline (the --data set, "
         "or the built-in synthetic set) and report how long the model waited for data",
-    )
-    timing.add_argument(
+    ),
+    option(
         "--aug",
         default="none",
         metavar="PRESET",
         help="augmentation preset for the measured epoch (default none)",
-    )
+    ),
+)
 
 
-def _add_run_arguments(timing: argparse.ArgumentParser) -> None:
-    """Where results go and how a long sweep survives: resume, isolation, limits, shards."""
-    timing.add_argument(
+# Where results go and how a long sweep survives: resume, isolation, limits, shards.
+RUN_OPTIONS = (
+    option(
         "--out",
         type=Path,
         default=None,
         help="results folder (default: results/timing-<date>-<time>)",
-    )
-    timing.add_argument(
+    ),
+    option(
         "--resume",
         action="store_true",
         help="keep rows already in --out and measure only what is missing (refused when the "
         "folder's rows come from another backend, device, castbench or Keras version)",
-    )
-    timing.add_argument(
+    ),
+    option(
         "--isolate",
         choices=("group", "config", "none"),
         default="group",
@@ -157,8 +139,8 @@ def _add_run_arguments(timing: argparse.ArgumentParser) -> None:
         "backbone's configurations share one model), one per configuration, or none (this "
         "process). A process that crashes, is killed or hangs costs only the configuration in "
         "hand: it gets an error/oom row and a fresh process goes on",
-    )
-    timing.add_argument(
+    ),
+    option(
         "--timeout",
         type=positive_float,
         default=None,
@@ -166,25 +148,26 @@ def _add_run_arguments(timing: argparse.ArgumentParser) -> None:
         help="per-configuration limit (a process's model build counts towards its first "
         "configuration; its Python and TensorFlow start-up do not); a configuration over it "
         "gets an error row",
-    )
-    timing.add_argument(
+    ),
+    option(
         "--oom-retry",
         action="store_true",
         help="retry a configuration that runs out of memory at half the batch size, down to 1 "
         "(the row records retried_from_batch)",
-    )
-    timing.add_argument(
+    ),
+    option(
         "--shard",
         default=None,
         metavar="I/N",
         help="run shard I of N (e.g. 2/3): whole backbone groups, balanced by estimated cost; "
         "join the shards' folders with castbench merge",
-    )
+    ),
+)
 
 
-def _add_distribution_arguments(timing: argparse.ArgumentParser) -> None:
-    """tf.distribute strategies and the profiler."""
-    timing.add_argument(
+# tf.distribute strategies and the profiler.
+DISTRIBUTION_OPTIONS = (
+    option(
         "--strategy",
         nargs="+",
         choices=STRATEGIES,
@@ -193,25 +176,56 @@ def _add_distribution_arguments(timing: argparse.ArgumentParser) -> None:
         "mirrored (every visible device; --replicas N logical CPUs without a GPU), multiworker "
         "(MultiWorkerMirroredStrategy from TF_CONFIG, or --workers N local processes). --batch "
         "is per replica; give 'default' too for scaling_efficiency",
-    )
-    timing.add_argument(
+    ),
+    option(
         "--replicas",
         type=int,
         default=None,
         metavar="N",
         help="mirrored: use N devices (N logical CPU devices without a GPU)",
-    )
-    timing.add_argument(
+    ),
+    option(
         "--workers",
         type=int,
         default=None,
         metavar="N",
         help="multiworker: start N local worker processes on 127.0.0.1; the "
         "chief's rows go to --out, every worker's to OUT/workers/",
+    ),
+    option(
+        "--profile",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="after each configuration's timed steps, trace a few more with the "
+        "backend's profiler into DIR/<configuration>",
+    ),
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    add_command(
+        subparsers,
+        "timing",
+        "time training and inference steps and epochs (the main job)",
+        "Build each backbone at its native resolution (or --size) and time "
+        "training and inference steps on a fixed batch, with warm-up and compile time kept "
+        "apart. Time per epoch = ceil(n_train / batch) x median step. Rows are written to "
+        "OUT/timing.csv and OUT/timing.json as each is measured; plots to OUT/plots/.",
+        [
+            *MATRIX_OPTIONS,
+            *STEP_OPTIONS,
+            *RUNTIME_OPTIONS,
+            *EPOCH_OPTIONS,
+            *RUN_OPTIONS,
+            *DISTRIBUTION_OPTIONS,
+            NO_PLOTS,
+            JSON_ROWS,
+        ],
+        func=run_timing,
+        # this process starts a framework only when it measures (--isolate none)
+        needs_backend=False,
     )
-    timing.add_argument("--profile", type=Path, default=None, metavar="DIR",
-                        help="after each configuration's timed steps, trace a few more with the "
-                        "backend's profiler into DIR/<configuration>")  # fmt: skip
 
 
 def epoch_inputs(args: argparse.Namespace) -> dict:

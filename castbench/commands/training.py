@@ -5,129 +5,40 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
-from castbench.commands.registry import add_model_arguments, spec_from_args
+from castbench.commands.options import add_command, option
+from castbench.commands.registry import MODEL_OPTIONS, spec_from_args
 from castbench.errors import UsageError
-from castbench.recipes import DEFAULT_PRECISE_BN_BATCHES, RECIPE_CHOICES, RECIPES, SCHEDULES
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    _register_train(subparsers)
-    _register_experiment(subparsers)
-    _register_report(subparsers)
-
-
-def _register_train(subparsers: argparse._SubParsersAction) -> None:
-    train = subparsers.add_parser(
-        "train",
-        help="train one backbone + head and score it on the test split",
-        description="Train with a validation split, keep the best epoch by validation loss "
-        "(.weights.h5), evaluate on the test split and write metrics per threshold 0.1-0.9 "
-        "(CSV + JSON), the confusion matrix at 0.5, training curves and timings.",
-    )
-    train.add_argument("--backbone", required=True, help="backbone name, case-insensitive")
-    add_model_arguments(train)
-    _add_data_arguments(train)
-    train.add_argument("--aug", default="none", help="augmentation preset (default: none)")
-    train.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    train.add_argument(
-        "--out",
-        default=None,
-        help="results folder (default: results/train/<backbone>-<size>-<head>-<aug>-bs<N>-s<S>)",
-    )
-    train.set_defaults(func=run_train)
-
-
-def _register_experiment(subparsers: argparse._SubParsersAction) -> None:
-    experiment = subparsers.add_parser(
-        "experiment",
-        help="run one of the seed study's accuracy experiments",
-        description="Train every configuration of a seed experiment and write one tidy table "
-        "(CSV + JSON): architecture (Part 1), augmentation (Part 2), backbone (Part 3), "
-        "threshold (Part 5, repeated runs). Rows are written as they finish; --resume skips "
-        "finished ones.",
-    )
-    from castbench.experiments import EXPERIMENTS
-
-    experiment.add_argument("name", choices=list(EXPERIMENTS), help="which experiment")
-    _add_data_arguments(experiment)
-    experiment.add_argument(
-        "--size",
-        type=int,
-        default=None,
-        help="input size for every row, raised to each backbone's minimum "
-        "(default: each backbone's native size)",
-    )
-    experiment.add_argument(
-        "--runs",
-        type=int,
-        default=None,
-        help="runs of every row, seeds SEED, SEED+1, ... (default: 10 for threshold, else 1)",
-    )
-    experiment.add_argument("--seed", type=int, default=0, help="base random seed (default: 0)")
-    experiment.add_argument(
-        "--only", action="append", default=None, help="train only these rows (comma-separated)"
-    )
-    experiment.add_argument(
-        "--out", default=None, help="results folder (default: results/experiments/<name>)"
-    )
-    experiment.add_argument(
-        "--resume", action="store_true", help="keep finished rows in --out, train the rest"
-    )
-    experiment.set_defaults(func=run_experiment)
-
-
-def _register_report(subparsers: argparse._SubParsersAction) -> None:
-    report = subparsers.add_parser(
-        "report",
-        help="Markdown + HTML report from results folders",
-        description="Write report.md, report.html and figures/ from any mix of experiment "
-        "folders, timing folders (timing.csv), training runs and the seed's reference "
-        "numbers (results/seed).",
-    )
-    report.add_argument("folders", nargs="+", metavar="DIR", help="results folders")
-    report.add_argument("--out", default="report", help="output folder (default: report)")
-    report.set_defaults(func=run_report)
-
-
-def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--data",
-        default=None,
-        help="casting data root (train/ and test/ with def_front/ and ok_front/); "
-        "default: the built-in synthetic stand-in",
-    )
-    _add_recipe_arguments(parser)
-    parser.add_argument(
-        "--jit",
-        choices=sorted(JIT_CHOICES),
-        default="auto",
-        help="XLA compilation of the train step (default auto; off compiles faster on a CPU)",
-    )
-
+from castbench.recipes import (
+    DEFAULT_PRECISE_BN_BATCHES,
+    RECIPE_CHOICES,
+    RECIPES,
+    SCHEDULES,
+    Resolved,
+)
 
 JIT_CHOICES = {"auto": "auto", "on": True, "off": False}
 
-
-def _add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
-    """The schedule: a recipe, and flags that override single values of it."""
-    seed, scratch = RECIPES["seed"], RECIPES["scratch"]
-    parser.add_argument(
+# The schedule: a recipe, and flags that override single values of it.
+RECIPE_OPTIONS = (
+    option(
         "--recipe",
         choices=RECIPE_CHOICES,
         default="auto",
-        help=f"auto (default): scratch from random weights, seed otherwise. {seed.summary()}; "
-        f"{scratch.summary()}. The flags below override single values",
-    )
-    parser.add_argument("--batch", type=int, default=None, help="batch size (recipe's)")
-    parser.add_argument("--epochs", type=int, default=None, help="epochs (recipe's)")
-    parser.add_argument("--lr", type=float, default=None, help="(peak) learning rate (recipe's)")
-    parser.add_argument("--schedule", choices=SCHEDULES, default=None, help="recipe's")
-    parser.add_argument("--warmup", type=float, default=None, help="warm-up epochs (recipe's)")
-    parser.add_argument(
+        help="auto (default): scratch from random weights, seed otherwise. "
+        f"{RECIPES['seed'].summary()}; {RECIPES['scratch'].summary()}. "
+        "The flags below override single values",
+    ),
+    option("--batch", type=int, default=None, help="batch size (recipe's)"),
+    option("--epochs", type=int, default=None, help="epochs (recipe's)"),
+    option("--lr", type=float, default=None, help="(peak) learning rate (recipe's)"),
+    option("--schedule", choices=SCHEDULES, default=None, help="recipe's"),
+    option("--warmup", type=float, default=None, help="warm-up epochs (recipe's)"),
+    option(
         "--weight-decay", type=float, default=None, help="decoupled weight decay, AdamW (recipe's)"
-    )
-    parser.add_argument(
+    ),
+    option(
         "--precise-bn",
         type=int,
         default=None,
@@ -135,10 +46,105 @@ def _add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
         help="before each validation, recompute batch-norm statistics over K training batches; "
         f"0: off (default: {DEFAULT_PRECISE_BN_BATCHES} when the backbone trains from random "
         "weights, else off)",
+    ),
+)
+
+# The data, the schedule and compilation: every command that trains takes them.
+DATA_OPTIONS = (
+    option(
+        "--data",
+        default=None,
+        help="casting data root (train/ and test/ with def_front/ and ok_front/); "
+        "default: the built-in synthetic stand-in",
+    ),
+    *RECIPE_OPTIONS,
+    option(
+        "--jit",
+        choices=sorted(JIT_CHOICES),
+        default="auto",
+        help="XLA compilation of the train step (default auto; off compiles faster on a CPU)",
+    ),
+)
+
+TRAIN_OPTIONS = (
+    option("--backbone", required=True, help="backbone name, case-insensitive"),
+    *MODEL_OPTIONS,
+    *DATA_OPTIONS,
+    option("--aug", default="none", help="augmentation preset (default: none)"),
+    option("--seed", type=int, default=0, help="random seed (default: 0)"),
+    option(
+        "--out",
+        default=None,
+        help="results folder (default: results/train/<backbone>-<size>-<head>-<aug>-bs<N>-s<S>)",
+    ),
+)
+
+# Every option of ``castbench experiment`` but its positional name.
+EXPERIMENT_OPTIONS = (
+    *DATA_OPTIONS,
+    option(
+        "--size",
+        type=int,
+        default=None,
+        help="input size for every row, raised to each backbone's minimum "
+        "(default: each backbone's native size)",
+    ),
+    option(
+        "--runs",
+        type=int,
+        default=None,
+        help="runs of every row, seeds SEED, SEED+1, ... (default: 10 for threshold, else 1)",
+    ),
+    option("--seed", type=int, default=0, help="base random seed (default: 0)"),
+    option("--only", action="append", default=None, help="train only these rows (comma-separated)"),
+    option("--out", default=None, help="results folder (default: results/experiments/<name>)"),
+    option("--resume", action="store_true", help="keep finished rows in --out, train the rest"),
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from castbench.experiments import EXPERIMENTS
+
+    add_command(
+        subparsers,
+        "train",
+        "train one backbone + head and score it on the test split",
+        "Train with a validation split, keep the best epoch by validation loss "
+        "(.weights.h5), evaluate on the test split and write metrics per threshold 0.1-0.9 "
+        "(CSV + JSON), the confusion matrix at 0.5, training curves and timings.",
+        TRAIN_OPTIONS,
+        func=run_train,
+    )
+    add_command(
+        subparsers,
+        "experiment",
+        "run one of the seed study's accuracy experiments",
+        "Train every configuration of a seed experiment and write one tidy table "
+        "(CSV + JSON): architecture (Part 1), augmentation (Part 2), backbone (Part 3), "
+        "threshold (Part 5, repeated runs). Rows are written as they finish; --resume skips "
+        "finished ones.",
+        [
+            option("name", choices=list(EXPERIMENTS), help="which experiment"),
+            *EXPERIMENT_OPTIONS,
+        ],
+        func=run_experiment,
+    )
+    add_command(
+        subparsers,
+        "report",
+        "Markdown + HTML report from results folders",
+        "Write report.md, report.html and figures/ from any mix of experiment "
+        "folders, timing folders (timing.csv), training runs and the seed's reference "
+        "numbers (results/seed).",
+        [
+            option("folders", nargs="+", metavar="DIR", help="results folders"),
+            option("--out", default="report", help="output folder (default: report)"),
+        ],
+        func=run_report,
     )
 
 
-def _resolved(args: argparse.Namespace, weights: str = "none", trainable: str = "all"):
+def _resolved(args: argparse.Namespace, weights: str = "none", trainable: str = "all") -> Resolved:
     from castbench.recipes import resolve
 
     return resolve(
@@ -154,6 +160,19 @@ def _resolved(args: argparse.Namespace, weights: str = "none", trainable: str = 
         weight_decay=args.weight_decay,
         size=args.size,
     )
+
+
+def _run_fields(args: argparse.Namespace, chosen: Resolved) -> dict[str, Any]:
+    """What a training run (``TrainConfig``) and an experiment (``Settings``) take alike from
+    the command line and the resolved recipe, under the same names."""
+    return {
+        "data": args.data,
+        "epochs": chosen.recipe.epochs,
+        "seed": args.seed,
+        "learning_rate": chosen.recipe.learning_rate,
+        "jit_compile": JIT_CHOICES[args.jit],
+        **chosen.schedule_fields(),
+    }
 
 
 def _log(line: str) -> None:
@@ -173,15 +192,7 @@ def run_train(args: argparse.Namespace) -> int:
         record = spec.record
         spec = replace(spec, size=fitted_size(record.min_size, record.native_size, recipe.size))
     config = TrainConfig(
-        spec=spec,
-        data=args.data,
-        augment=args.aug,
-        batch_size=recipe.batch_size,
-        epochs=recipe.epochs,
-        seed=args.seed,
-        learning_rate=recipe.learning_rate,
-        jit_compile=JIT_CHOICES[args.jit],
-        **chosen.schedule_fields(),
+        spec=spec, augment=args.aug, batch_size=recipe.batch_size, **_run_fields(args, chosen)
     )
     config.validate()
     out = args.out or f"results/train/{config.label()}"
@@ -196,15 +207,7 @@ def run_experiment(args: argparse.Namespace) -> int:
     chosen = _resolved(args)
     recipe = chosen.recipe
     settings = Settings(
-        data=args.data,
-        runs=args.runs,
-        epochs=recipe.epochs,
-        size=recipe.size,
-        batch=recipe.batch_size,
-        seed=args.seed,
-        learning_rate=recipe.learning_rate,
-        jit_compile=JIT_CHOICES[args.jit],
-        **chosen.schedule_fields(),
+        runs=args.runs, size=recipe.size, batch=recipe.batch_size, **_run_fields(args, chosen)
     )
     out = args.out or f"results/experiments/{args.name}"
     rows = run(args.name, out, settings, resume=args.resume, only=args.only, log=_log)

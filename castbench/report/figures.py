@@ -107,6 +107,29 @@ def _tick_labels(names: list[str], series, key: str) -> list[str]:
     return [f"{n} (one class)" if n in flagged else n for n in names]
 
 
+def _metric_panel(
+    ax,
+    names: list[str],
+    series: Sequence[tuple[str, Sequence[dict[str, Any]]]],
+    key: str,
+    column: str,
+    label: str,
+    first: bool,
+) -> None:
+    """One metric's panel of grouped horizontal bars: a group per name (top to bottom), found in
+    each source's cells under ``key``, and a bar per source; only the ``first`` panel of a row
+    names the groups, the others share its rows."""
+    positions = list(range(len(names)))
+    height = 0.8 / max(1, len(series))
+    for index, (source, cells) in enumerate(series):
+        by_name = {c[key]: c for c in cells}
+        _bar_series(ax, positions, height, index, [by_name.get(n) for n in names], column, source)
+    ax.set_yticks(positions)
+    ax.set_yticklabels(_tick_labels(names, series, key) if first else [])
+    ax.invert_yaxis()
+    ax.set_xlabel(label)
+
+
 def _lowest(series: Sequence[tuple[str, Sequence[dict[str, Any]]]], column: str) -> float:
     """The smallest mean or interval end of ``column`` in any series (0 when there is none)."""
     values = []
@@ -184,19 +207,9 @@ def plot_backbones(
             ax.set_title(f"Step time: {label}")
         if quality:
             row_index = 1 if n_top else 0
-            sources = [label for label, _ in quality]
-            height = 0.8 / len(sources)
             for m, (column, axis_label) in enumerate(METRICS):
                 ax = fig.add_subplot(grid[row_index, m])
-                positions = list(range(len(names)))
-                for s, (label, cells) in enumerate(quality):
-                    by_name = {c["backbone"]: c for c in cells}
-                    _bar_series(ax, positions, height, s, [by_name.get(n) for n in names],
-                                column, label)  # fmt: skip
-                ax.set_yticks(positions)
-                ax.set_yticklabels(_tick_labels(names, quality, "backbone") if m == 0 else [])
-                ax.invert_yaxis()
-                ax.set_xlabel(axis_label)
+                _metric_panel(ax, names, quality, "backbone", column, axis_label, m == 0)
                 ax.set_title(axis_label)
                 low = _lowest(quality, column)
                 top = 100 if column != "f1" else 1
@@ -329,17 +342,8 @@ def plot_variants(
         fig, axes = plt.subplots(
             1, 3, figsize=(18, 1.0 + 0.55 * len(variants) * max(1, len(series)) ** 0.5)
         )
-        height = 0.8 / max(1, len(series))
-        positions = list(range(len(variants)))
         for m, (ax, (column, label)) in enumerate(zip(axes, METRICS, strict=True)):
-            for s, (name, cells) in enumerate(series):
-                by_variant = {c["variant"]: c for c in cells}
-                _bar_series(ax, positions, height, s, [by_variant.get(v) for v in variants],
-                            column, name)  # fmt: skip
-            ax.set_yticks(positions)
-            ax.set_yticklabels(_tick_labels(variants, series, "variant") if m == 0 else [])
-            ax.invert_yaxis()
-            ax.set_xlabel(label)
+            _metric_panel(ax, variants, series, "variant", column, label, m == 0)
             ax.set_xlim(0, 100 * 1.01 if column != "f1" else 1.01)
         handles, labels = axes[0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="lower center", ncol=len(labels),
