@@ -35,13 +35,16 @@ class Recipe:
     warmup_epochs: float = 0.0
     weight_decay: float = 0.0
     size: int | None = None  # None: the backbone's native size
+    # Augmentation for a run (and an experiment's rows) that names none of its own.
+    augment: str = "none"
 
     def summary(self) -> str:
         decay = f", weight decay {self.weight_decay:g}" if self.weight_decay else ""
         warm = f", {self.warmup_epochs:g}-epoch warm-up" if self.warmup_epochs else ""
         return (
             f"recipe {self.name}: {self.schedule} lr {self.learning_rate:g}{warm}{decay}, "
-            f"batch {self.batch_size}, {self.epochs} epoch(s), size {self.size or 'native'}"
+            f"batch {self.batch_size}, {self.epochs} epoch(s), size {self.size or 'native'}, "
+            f"augment {self.augment}"
         )
 
 
@@ -58,6 +61,7 @@ RECIPES: dict[str, Recipe] = {
             warmup_epochs=0.5,
             weight_decay=1e-4,
             size=96,
+            augment="flip",
         ),
     )
 }
@@ -117,6 +121,7 @@ class Resolved:
             "warmup_epochs": self.recipe.warmup_epochs,
             "weight_decay": self.recipe.weight_decay,
             "precise_bn": self.precise_bn,
+            "augment": self.recipe.augment,
         }
 
 
@@ -129,7 +134,7 @@ def resolve(
 ) -> Resolved:
     """``choose(name)`` with every field in ``given`` that is not None replacing the recipe's
     (``epochs``, ``batch_size``, ``learning_rate``, ``schedule``, ``warmup_epochs``,
-    ``weight_decay``, ``size``)."""
+    ``weight_decay``, ``size``, ``augment``)."""
     from dataclasses import replace
 
     recipe = choose(name, weights, trainable)

@@ -1,11 +1,12 @@
 """The seed's experiment grids as data, and the resumable runner (with a stand-in trainer)."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from castbench import augment, backbones, experiments, metrics
+from castbench import backbones, experiments, metrics
 from castbench.cli import main
 from castbench.errors import UsageError
 from castbench.experiments import Settings
@@ -180,10 +181,11 @@ def test_experiment_cli_records_recipe_and_precise_bn(tmp_path):
 
     class Args:
         recipe, precise_bn, epochs, batch, lr = "auto", None, None, None, 5e-3
-        schedule = warmup = weight_decay = size = None
+        schedule = warmup = weight_decay = size = aug = None
 
     chosen = _resolved(Args)
     assert chosen.name == "scratch" and chosen.precise_bn > 0
+    assert chosen.schedule_fields()["augment"] == "flip"
     assert chosen.recipe.learning_rate == 5e-3  # a flag overrides one value of the recipe
     Args.recipe, Args.precise_bn = "seed", 0
     assert _resolved(Args).recipe.schedule == "constant" and _resolved(Args).precise_bn == 0
@@ -195,6 +197,36 @@ def test_experiment_cli_records_recipe_and_precise_bn(tmp_path):
     assert rows[0]["precise_bn"] == 50 and rows[0]["recipe"] == "scratch"
     settings = json.loads((tmp_path / "backbone.json").read_text())["settings"]
     assert settings["precise_bn"] == 50
+
+
+def test_recipe_augmentation_fills_rows_without_their_own():
+    arch = dict(experiments.plan(experiments.get("architecture"), Settings(augment="flip")))
+    augments = {row.key: config.augment for row, config in arch.items()}
+    assert augments["base"] == augments["no-dense"] == "flip"
+    assert augments["default-aug"] == "default" and augments["aug"] == "additional"
+
+
+def test_resume_reads_tables_written_before_backbone_and_augment_were_recorded(tmp_path):
+    settings = Settings(size=32, epochs=1)
+    experiments.run_experiment(
+        "threshold", tmp_path, replace(settings, runs=2), only=["run01"],
+        log=lambda _: None, trainer=FakeTrainer(),
+    )  # fmt: skip
+    table = tmp_path / "threshold.json"
+    payload = json.loads(table.read_text())
+    for added_later in ("backbone", "augment"):
+        del payload["settings"][added_later]
+    table.write_text(json.dumps(payload))
+    rows = experiments.run_experiment(
+        "threshold", tmp_path, replace(settings, runs=2), resume=True,
+        log=lambda _: None, trainer=FakeTrainer(),
+    )  # fmt: skip
+    assert sorted({r["row"] for r in rows}) == ["run01", "run02"]
+    with pytest.raises(UsageError, match="augment 'none' there, 'flip' now"):
+        experiments.run_experiment(
+            "threshold", tmp_path, replace(settings, runs=3, augment="flip"), resume=True,
+            log=lambda _: None, trainer=FakeTrainer(),
+        )  # fmt: skip
 
 
 def test_seed_reference_tables_share_the_layout():

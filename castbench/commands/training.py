@@ -39,6 +39,12 @@ RECIPE_OPTIONS = (
         "--weight-decay", type=float, default=None, help="decoupled weight decay, AdamW (recipe's)"
     ),
     option(
+        "--aug",
+        default=None,
+        help="augmentation preset (default: the recipe's); in an experiment, for the rows that "
+        "name none of their own",
+    ),
+    option(
         "--precise-bn",
         type=int,
         default=None,
@@ -70,7 +76,6 @@ TRAIN_OPTIONS = (
     option("--backbone", required=True, help="backbone name, case-insensitive"),
     *MODEL_OPTIONS,
     *DATA_OPTIONS,
-    option("--aug", default="none", help="augmentation preset (default: none)"),
     option("--seed", type=int, default=0, help="random seed (default: 0)"),
     option(
         "--out",
@@ -96,6 +101,12 @@ EXPERIMENT_OPTIONS = (
         help="runs of every row, seeds SEED, SEED+1, ... (default: 10 for threshold, else 1)",
     ),
     option("--seed", type=int, default=0, help="base random seed (default: 0)"),
+    option(
+        "--backbone",
+        default=None,
+        help="train every row on this backbone instead of the seed's EfficientNetB4 "
+        "(architecture, augmentation, threshold)",
+    ),
     option("--only", action="append", default=None, help="train only these rows (comma-separated)"),
     option("--out", default=None, help="results folder (default: results/experiments/<name>)"),
     option("--resume", action="store_true", help="keep finished rows in --out, train the rest"),
@@ -159,6 +170,7 @@ def _resolved(args: argparse.Namespace, weights: str = "none", trainable: str = 
         warmup_epochs=args.warmup,
         weight_decay=args.weight_decay,
         size=args.size,
+        augment=args.aug,
     )
 
 
@@ -191,9 +203,7 @@ def run_train(args: argparse.Namespace) -> int:
     if args.size is None and recipe.size is not None:  # an explicit --size is never raised
         record = spec.record
         spec = replace(spec, size=fitted_size(record.min_size, record.native_size, recipe.size))
-    config = TrainConfig(
-        spec=spec, augment=args.aug, batch_size=recipe.batch_size, **_run_fields(args, chosen)
-    )
+    config = TrainConfig(spec=spec, batch_size=recipe.batch_size, **_run_fields(args, chosen))
     config.validate()
     out = args.out or f"results/train/{config.label()}"
     train(config, out, log=_log, argv=sys.argv[1:])
@@ -207,7 +217,11 @@ def run_experiment(args: argparse.Namespace) -> int:
     chosen = _resolved(args)
     recipe = chosen.recipe
     settings = Settings(
-        runs=args.runs, size=recipe.size, batch=recipe.batch_size, **_run_fields(args, chosen)
+        runs=args.runs,
+        size=recipe.size,
+        batch=recipe.batch_size,
+        backbone=args.backbone,
+        **_run_fields(args, chosen),
     )
     out = args.out or f"results/experiments/{args.name}"
     rows = run(args.name, out, settings, resume=args.resume, only=args.only, log=_log)

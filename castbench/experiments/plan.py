@@ -31,6 +31,7 @@ class Settings:
     warmup_epochs: float = 0.0
     weight_decay: float = 0.0
     precise_bn: int = 0
+    augment: str = "none"  # for the rows that name no augmentation of their own
     # Trains every row on this backbone instead of the grid's (the seed's Parts 1, 2 and 5
     # ran EfficientNetB4; a user studies the backbone they shortlisted). None: the grid's.
     backbone: str | None = None
@@ -77,6 +78,7 @@ class Settings:
             "warmup_epochs": self.warmup_epochs,
             "weight_decay": self.weight_decay,
             "precise_bn": self.precise_bn,
+            "augment": self.augment,
         }
 
 
@@ -106,17 +108,21 @@ def plan(experiment: Experiment, settings: Settings) -> list[tuple[Row, TrainCon
         config = TrainConfig(
             spec=spec,
             data=settings.data,
-            augment=row.augment,
             batch_size=settings.batch * row.batch_factor,
             epochs=settings.epochs,
             seed=settings.seed + row.seed_offset,
             learning_rate=settings.learning_rate,
             jit_compile=settings.jit_compile,
-            **settings.schedule_fields(),
+            **settings.schedule_fields() | {"augment": row_augment(row, settings)},
             thresholds=tuple(sorted(set(metrics.SWEEP_THRESHOLDS) | set(experiment.thresholds))),
         )
         planned.append((row, config))
     return planned
+
+
+def row_augment(row: Row, settings: Settings) -> str:
+    """A row's own augmentation; the recipe's (``settings.augment``) where the row has none."""
+    return row.augment if row.augment != "none" else settings.augment
 
 
 # How the seed's labels name its backbone; a row moved to another backbone is labelled with that

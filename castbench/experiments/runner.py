@@ -88,6 +88,7 @@ def finished_rows(
             "them or choose another --out"
         )
     if rows and old_settings:
+        old_settings = SETTINGS_BEFORE_THEY_WERE_RECORDED | old_settings
         differ = {
             k: (old_settings.get(k), v)
             for k, v in settings.comparable().items()
@@ -97,6 +98,10 @@ def finished_rows(
             detail = ", ".join(f"{k} {a!r} there, {b!r} now" for k, (a, b) in differ.items())
             raise UsageError(f"cannot resume {out_dir}: settings differ ({detail})")
     return [r for r in rows if r.get("status") == "ok"]
+
+
+# Settings added to the tables after some were written, with the value those tables ran with.
+SETTINGS_BEFORE_THEY_WERE_RECORDED = {"backbone": None, "augment": "none"}
 
 
 def train_row(
