@@ -1,0 +1,196 @@
+"""The options of ``castbench timing`` beyond the matrix (``matrix_options``), as data: which
+step the rows describe, where inference runs, how long an epoch is, where results go and how a
+long sweep survives, and tf.distribute."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from castbench.commands.matrix_options import positive_float, positive_int
+from castbench.commands.options import option
+from castbench.commands.registry import HEAD_OPTION, TRAINABLE_OPTION
+from castbench.timing.config import (
+    PRECISIONS,
+    RUNTIMES,
+    SEED_TRAIN_IMAGES,
+    STEP_KINDS,
+    STRATEGIES,
+)
+
+# Where inference runs: Keras, or the exported model in a serving runtime.
+RUNTIME_OPTIONS = (
+    option(
+        "--runtime",
+        nargs="+",
+        choices=RUNTIMES,
+        default=["keras"],
+        help="where inference runs: keras (default) and/or a serving runtime timing the model "
+        "exported through Keras (onnxruntime, litert, openvino; the serve extra), after its "
+        "outputs match Keras's within 1e-4",
+    ),
+    option(
+        "--threads",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="CPU threads of a serving runtime (default: one per usable core); Keras rows use "
+        "the backend's own thread pools",
+    ),
+)
+
+
+# Which step the rows describe, and how steps are compiled.
+STEP_OPTIONS = (
+    option(
+        "--step",
+        choices=STEP_KINDS,
+        default="compiled",
+        help="the step the rows' statistics, plots and compare describe: compiled (default; "
+        "the step as a training loop runs it, state kept on the device) or api "
+        "(train_on_batch / predict_on_batch per call). Both are measured; every row carries "
+        "both medians and framework_overhead_ms",
+    ),
+    option(
+        "--compile-cache",
+        default=None,
+        metavar="DIR|off",
+        help="JAX's persistent compilation cache (default under JAX: "
+        "~/.cache/castbench/xla); rows record compile_cache_hit",
+    ),
+    option(
+        "--compile-jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="under JAX, compile the matrix ahead of the timed phase in N processes "
+        "(default: the host's cores within its memory; 0: off)",
+    ),
+    option("--precision", choices=PRECISIONS, default="float32"),
+    option(
+        "--jit",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="XLA compilation on/off (default: Keras decides)",
+    ),
+    HEAD_OPTION,
+    option("--weights", default="none", help="none | imagenet | PATH"),
+    TRAINABLE_OPTION,
+)
+
+
+# How long an epoch is, and the optional measured epoch through the input pipeline.
+EPOCH_OPTIONS = (
+    option(
+        "--n-train",
+        type=positive_int,
+        default=None,
+        help=f"training images per epoch (default: the seed's "
+        f"{SEED_TRAIN_IMAGES:,}, or the --data set's training split)",
+    ),
+    option(
+        "--data",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="a casting-layout data set: epochs count its training split (less validation)",
+    ),
+    option(
+        "--epoch",
+        action="store_true",
+        help="also measure one real training epoch through the input pipeline (the --data set, "
+        "or the built-in synthetic set) and report how long the model waited for data",
+    ),
+    option(
+        "--aug",
+        default="none",
+        metavar="PRESET",
+        help="augmentation preset for the measured epoch (default none)",
+    ),
+)
+
+
+# Where results go and how a long sweep survives: resume, isolation, limits, shards.
+RUN_OPTIONS = (
+    option(
+        "--out",
+        type=Path,
+        default=None,
+        help="results folder (default: results/timing-<date>-<time>)",
+    ),
+    option(
+        "--resume",
+        action="store_true",
+        help="keep rows already in --out and measure only what is missing (refused when the "
+        "folder's rows come from another backend, device, castbench or Keras version)",
+    ),
+    option(
+        "--isolate",
+        choices=("group", "config", "none"),
+        default="group",
+        help="where measurements run: one separate process per model group (default; a "
+        "backbone's configurations share one model), one per configuration, or none (this "
+        "process). A process that crashes, is killed or hangs costs only the configuration in "
+        "hand: it gets an error/oom row and a fresh process goes on",
+    ),
+    option(
+        "--timeout",
+        type=positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="per-configuration limit (a process's model build counts towards its first "
+        "configuration; its Python and TensorFlow start-up do not); a configuration over it "
+        "gets an error row",
+    ),
+    option(
+        "--oom-retry",
+        action="store_true",
+        help="retry a configuration that runs out of memory at half the batch size, down to 1 "
+        "(the row records retried_from_batch)",
+    ),
+    option(
+        "--shard",
+        default=None,
+        metavar="I/N",
+        help="run shard I of N (e.g. 2/3): whole backbone groups, balanced by estimated cost; "
+        "join the shards' folders with castbench merge",
+    ),
+)
+
+
+# tf.distribute strategies and the profiler.
+DISTRIBUTION_OPTIONS = (
+    option(
+        "--strategy",
+        nargs="+",
+        choices=STRATEGIES,
+        default=["default"],
+        help="tf.distribute strategies to time (TensorFlow only): default (one device), "
+        "mirrored (every visible device; --replicas N logical CPUs without a GPU), multiworker "
+        "(MultiWorkerMirroredStrategy from TF_CONFIG, or --workers N local processes). --batch "
+        "is per replica; give 'default' too for scaling_efficiency",
+    ),
+    option(
+        "--replicas",
+        type=int,
+        default=None,
+        metavar="N",
+        help="mirrored: use N devices (N logical CPU devices without a GPU)",
+    ),
+    option(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="multiworker: start N local worker processes on 127.0.0.1; the "
+        "chief's rows go to --out, every worker's to OUT/workers/",
+    ),
+    option(
+        "--profile",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="after each configuration's timed steps, trace a few more with the "
+        "backend's profiler into DIR/<configuration>",
+    ),
+)
