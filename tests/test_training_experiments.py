@@ -54,6 +54,9 @@ def test_backbone_override_moves_every_row_and_its_label():
     assert {c.spec.backbone for _, c in moved} == {"MobileNetV2"}
     assert {c.spec.input_size for _, c in moved} == {48}
     assert all(row.variant.startswith("MobileNetV2 +") for row, _ in moved)
+    assert all(row.variant.endswith("Batch Size 4") for row, _ in moved)  # the seed's batch
+    arch16 = dict(experiments.plan(experiments.get("architecture"), Settings(batch=16)))
+    assert {r.key: r.variant for r in arch16}["aug-bs8"].endswith("+ Batch size 32")
     arch = experiments.plan(experiments.get("architecture"), Settings(backbone="ResNet50"))
     assert arch[0][0].variant == "Base Model (ResNet50)"
     with pytest.raises(UsageError, match="compares all ten"):

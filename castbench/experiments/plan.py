@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,7 @@ def plan(experiment: Experiment, settings: Settings) -> list[tuple[Row, TrainCon
     for row in rows:
         if settings.backbone:
             row = _on_backbone(row, backbones.get(settings.backbone).name)
+        row = replace(row, variant=_with_batch(row.variant, settings.batch * row.batch_factor))
         spec = ModelSpec(
             backbone=backbones.get(row.backbone).name,
             size=input_size_for(row.backbone, settings.size),
@@ -108,7 +110,7 @@ def plan(experiment: Experiment, settings: Settings) -> list[tuple[Row, TrainCon
         config = TrainConfig(
             spec=spec,
             data=settings.data,
-            batch_size=settings.batch * row.batch_factor,
+            batch_size=settings.batch * row.batch_factor,  # the label says so
             epochs=settings.epochs,
             seed=settings.seed + row.seed_offset,
             learning_rate=settings.learning_rate,
@@ -123,6 +125,15 @@ def plan(experiment: Experiment, settings: Settings) -> list[tuple[Row, TrainCon
 def row_augment(row: Row, settings: Settings) -> str:
     """A row's own augmentation; the recipe's (``settings.augment``) where the row has none."""
     return row.augment if row.augment != "none" else settings.augment
+
+
+# The seed's labels name the batch size its rows ran with ("+ Batch Size 4", "+ Batch size 8").
+_BATCH_IN_LABEL = re.compile(r"(\b[Bb]atch [Ss]ize )\d+")
+
+
+def _with_batch(variant: str, batch: int) -> str:
+    """The label naming the batch the row trains with (the recipe's may not be the seed's)."""
+    return _BATCH_IN_LABEL.sub(lambda m: f"{m.group(1)}{batch}", variant)
 
 
 # How the seed's labels name its backbone; a row moved to another backbone is labelled with that
