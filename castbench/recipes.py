@@ -5,8 +5,9 @@
   a CPU budget.
 - ``scratch``: for random initial weights on a CPU (``--weights none``, the whole network
   trained): a small input, larger batches, a higher peak learning rate reached by a linear
-  warm-up and lowered along a cosine to zero, and decoupled weight decay (AdamW). The numbers
-  come from the runs listed in the README's "Training from random weights" section.
+  warm-up and lowered along a cosine to zero, decoupled weight decay (AdamW) and mirror-image
+  augmentation. The numbers come from the runs listed in the README's "Training from random
+  weights" section.
 
 ``auto`` picks ``scratch`` when the backbone starts from random weights and trains, ``seed``
 otherwise. Precise batch norm (``castbench.precise_bn``) is decided apart from the recipe: on
@@ -54,13 +55,13 @@ RECIPES: dict[str, Recipe] = {
         Recipe("seed", epochs=10, batch_size=4, learning_rate=1e-4),
         Recipe(
             "scratch",
-            epochs=6,
+            epochs=12,
             batch_size=16,
             learning_rate=2e-3,
             schedule="cosine",
             warmup_epochs=0.5,
             weight_decay=1e-4,
-            size=96,
+            size=128,  # 96 px lost pinholes and thin cracks: 74.7 % against 90.9 % at 128
             augment="flip",
         ),
     )
