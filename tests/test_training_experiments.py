@@ -59,6 +59,10 @@ def test_backbone_override_moves_every_row_and_its_label():
     assert {r.key: r.variant for r in arch16}["aug-bs8"].endswith("+ Batch size 32")
     arch = experiments.plan(experiments.get("architecture"), Settings(backbone="ResNet50"))
     assert arch[0][0].variant == "Base Model (ResNet50)"
+    gap = experiments.plan(experiments.get("threshold"), Settings(runs=1, head="gap"))
+    assert {c.spec.head for _, c in gap} == {"gap"}
+    with pytest.raises(UsageError, match="compares heads"):
+        Settings(head="gap").validate(experiments.get("architecture"))
     with pytest.raises(UsageError, match="compares all ten"):
         Settings(backbone="ResNet50").validate(experiments.get("backbone"))
     with pytest.raises(UsageError, match="unknown backbone"):
@@ -217,7 +221,7 @@ def test_resume_reads_tables_written_before_backbone_and_augment_were_recorded(t
     )  # fmt: skip
     table = tmp_path / "threshold.json"
     payload = json.loads(table.read_text())
-    for added_later in ("backbone", "augment"):
+    for added_later in ("backbone", "head", "augment"):
         del payload["settings"][added_later]
     table.write_text(json.dumps(payload))
     rows = experiments.run_experiment(

@@ -17,6 +17,7 @@ from castbench.recipes import (
     SCHEDULES,
     Resolved,
 )
+from castbench.spec import HEADS
 
 JIT_CHOICES = {"auto": "auto", "on": True, "off": False}
 
@@ -106,6 +107,12 @@ EXPERIMENT_OPTIONS = (
         default=None,
         help="train every row on this backbone instead of the seed's EfficientNetB4 "
         "(architecture, augmentation, threshold)",
+    ),
+    option(
+        "--head",
+        choices=HEADS,
+        default=None,
+        help="train every row with this head instead of the grid's (all but architecture)",
     ),
     option("--only", action="append", default=None, help="train only these rows (comma-separated)"),
     option("--out", default=None, help="results folder (default: results/experiments/<name>)"),
@@ -221,6 +228,7 @@ def run_experiment(args: argparse.Namespace) -> int:
         size=recipe.size,
         batch=recipe.batch_size,
         backbone=args.backbone,
+        head=args.head,
         **_run_fields(args, chosen),
     )
     out = args.out or f"results/experiments/{args.name}"

@@ -11,7 +11,7 @@ from castbench import backbones, metrics
 from castbench.errors import UsageError
 from castbench.experiments.grids import DEFAULT_RUNS, Experiment, Row, repeated
 from castbench.recipes import fitted_size
-from castbench.spec import ModelSpec
+from castbench.spec import HEADS, ModelSpec
 from castbench.training import DEFAULT_BATCH, DEFAULT_EPOCHS, DEFAULT_LR, TrainConfig
 
 
@@ -36,6 +36,9 @@ class Settings:
     # Trains every row on this backbone instead of the grid's (the seed's Parts 1, 2 and 5
     # ran EfficientNetB4; a user studies the backbone they shortlisted). None: the grid's.
     backbone: str | None = None
+    # Trains every row with this head instead of the grid's (the dense head's 1,024 ReLU units
+    # can all die early from random weights, leaving a constant score). None: the grid's.
+    head: str | None = None
 
     def validate(self, experiment: Experiment) -> None:
         if self.backbone is not None:
@@ -45,6 +48,12 @@ class Settings:
                     "all ten (use --only to pick some)"
                 )
             backbones.get(self.backbone)  # an unknown name is a UsageError listing the known
+        if self.head is not None:
+            if experiment.name == "architecture":
+                raise UsageError("--head replaces the grid's head; the architecture experiment "
+                                 "compares heads (use --only to pick rows)")  # fmt: skip
+            if self.head not in HEADS:
+                raise UsageError(f"unknown head {self.head!r}; choose from: {', '.join(HEADS)}")
         if self.batch <= 0:
             raise UsageError(f"batch size must be a positive integer, got {self.batch}")
         if self.epochs <= 0:
@@ -69,6 +78,7 @@ class Settings:
             "seed": self.seed,
             "learning_rate": self.learning_rate,
             "backbone": self.backbone,
+            "head": self.head,
             **self.schedule_fields(),
         }
 
@@ -103,7 +113,7 @@ def plan(experiment: Experiment, settings: Settings) -> list[tuple[Row, TrainCon
         spec = ModelSpec(
             backbone=backbones.get(row.backbone).name,
             size=input_size_for(row.backbone, settings.size),
-            head=row.head,
+            head=settings.head or row.head,
             dense=row.dense,
             dropout=row.dropout,
         )
