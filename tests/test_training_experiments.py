@@ -59,8 +59,13 @@ def test_backbone_override_moves_every_row_and_its_label():
     assert {r.key: r.variant for r in arch16}["aug-bs8"].endswith("+ Batch size 32")
     arch = experiments.plan(experiments.get("architecture"), Settings(backbone="ResNet50"))
     assert arch[0][0].variant == "Base Model (ResNet50)"
-    gap = experiments.plan(experiments.get("threshold"), Settings(runs=1, head="gap"))
-    assert {c.spec.head for _, c in gap} == {"gap"}
+    gap = experiments.plan(
+        experiments.get("threshold"), Settings(runs=1, head="gap", augment_override="flip")
+    )
+    assert [(c.spec.head, c.augment) for _, c in gap] == [("gap", "flip")]
+    assert gap[0][0].variant.endswith("; run with gap head, augment flip")
+    with pytest.raises(UsageError, match="compares augmentations"):
+        Settings(augment_override="flip").validate(experiments.get("augmentation"))
     with pytest.raises(UsageError, match="compares heads"):
         Settings(head="gap").validate(experiments.get("architecture"))
     with pytest.raises(UsageError, match="compares all ten"):
@@ -221,7 +226,7 @@ def test_resume_reads_tables_written_before_backbone_and_augment_were_recorded(t
     )  # fmt: skip
     table = tmp_path / "threshold.json"
     payload = json.loads(table.read_text())
-    for added_later in ("backbone", "head", "augment"):
+    for added_later in ("backbone", "head", "augment", "augment_override"):
         del payload["settings"][added_later]
     table.write_text(json.dumps(payload))
     rows = experiments.run_experiment(

@@ -42,8 +42,9 @@ RECIPE_OPTIONS = (
     option(
         "--aug",
         default=None,
-        help="augmentation preset (default: the recipe's); in an experiment, for the rows that "
-        "name none of their own",
+        help="augmentation preset (default: the recipe's, which an experiment gives the rows "
+        "that name none of their own); in an experiment, every row's (all but architecture and "
+        "augmentation)",
     ),
     option(
         "--precise-bn",
@@ -229,6 +230,7 @@ def run_experiment(args: argparse.Namespace) -> int:
         batch=recipe.batch_size,
         backbone=args.backbone,
         head=args.head,
+        augment_override=args.aug,
         **_run_fields(args, chosen),
     )
     out = args.out or f"results/experiments/{args.name}"

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from castbench import backbones, metrics
+from castbench.augment import get_preset
 from castbench.errors import UsageError
 from castbench.experiments.grids import DEFAULT_RUNS, Experiment, Row, repeated
 from castbench.recipes import fitted_size
@@ -39,6 +40,9 @@ class Settings:
     # Trains every row with this head instead of the grid's (the dense head's 1,024 ReLU units
     # can all die early from random weights, leaving a constant score). None: the grid's.
     head: str | None = None
+    # Every row trains with this augmentation (``--aug``), where ``augment`` only fills the rows
+    # that name none. None: the rows' own.
+    augment_override: str | None = None
 
     def validate(self, experiment: Experiment) -> None:
         if self.backbone is not None:
@@ -54,6 +58,11 @@ class Settings:
                                  "compares heads (use --only to pick rows)")  # fmt: skip
             if self.head not in HEADS:
                 raise UsageError(f"unknown head {self.head!r}; choose from: {', '.join(HEADS)}")
+        if self.augment_override is not None:
+            if experiment.name in ("architecture", "augmentation"):
+                raise UsageError(f"--aug sets every row's augmentation; the {experiment.name} "
+                                 "experiment compares augmentations")  # fmt: skip
+            get_preset(self.augment_override)  # an unknown preset lists the known ones
         if self.batch <= 0:
             raise UsageError(f"batch size must be a positive integer, got {self.batch}")
         if self.epochs <= 0:
@@ -79,6 +88,7 @@ class Settings:
             "learning_rate": self.learning_rate,
             "backbone": self.backbone,
             "head": self.head,
+            "augment_override": self.augment_override,
             **self.schedule_fields(),
         }
 
@@ -110,10 +120,11 @@ def plan(experiment: Experiment, settings: Settings) -> list[tuple[Row, TrainCon
         if settings.backbone:
             row = _on_backbone(row, backbones.get(settings.backbone).name)
         row = replace(row, variant=_with_batch(row.variant, settings.batch * row.batch_factor))
+        row = _as_run(row, settings.head, settings.augment_override)
         spec = ModelSpec(
             backbone=backbones.get(row.backbone).name,
             size=input_size_for(row.backbone, settings.size),
-            head=settings.head or row.head,
+            head=row.head,
             dense=row.dense,
             dropout=row.dropout,
         )
@@ -130,6 +141,24 @@ def plan(experiment: Experiment, settings: Settings) -> list[tuple[Row, TrainCon
         )
         planned.append((row, config))
     return planned
+
+
+def _as_run(row: Row, head: str | None, augment: str | None) -> Row:
+    """The row with the head and augmentation given on the command line, its label saying so
+    (the seed's labels name the head and augmentation they ran with)."""
+    changed = []
+    if head and head != row.head:
+        changed.append(f"{head} head")
+    if augment and augment != row.augment:
+        changed.append(f"augment {augment}")
+    if not changed:
+        return row
+    return replace(
+        row,
+        head=head or row.head,
+        augment=augment or row.augment,
+        variant=f"{row.variant}; run with {', '.join(changed)}",
+    )
 
 
 def row_augment(row: Row, settings: Settings) -> str:

@@ -101,7 +101,12 @@ def finished_rows(
 
 
 # Settings added to the tables after some were written, with the value those tables ran with.
-SETTINGS_BEFORE_THEY_WERE_RECORDED = {"backbone": None, "head": None, "augment": "none"}
+SETTINGS_BEFORE_THEY_WERE_RECORDED = {
+    "backbone": None,
+    "head": None,
+    "augment": "none",
+    "augment_override": None,
+}
 
 
 def train_row(
