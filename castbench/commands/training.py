@@ -224,15 +224,9 @@ def run_experiment(args: argparse.Namespace) -> int:
 
     chosen = _resolved(args)
     recipe = chosen.recipe
-    settings = Settings(
-        runs=args.runs,
-        size=recipe.size,
-        batch=recipe.batch_size,
-        backbone=args.backbone,
-        head=args.head,
-        augment_override=args.aug,
-        **_run_fields(args, chosen),
-    )
+    settings = Settings(runs=args.runs, size=recipe.size, batch=recipe.batch_size,
+                        backbone=args.backbone, head=args.head, augment_override=args.aug,
+                        **_run_fields(args, chosen))  # fmt: skip
     out = args.out or f"results/experiments/{args.name}"
     rows = run(args.name, out, settings, resume=args.resume, only=args.only, log=_log)
     failed = failed_rows(rows)
