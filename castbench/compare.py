@@ -4,8 +4,10 @@ reported as a change. Pure logic; ``castbench compare`` is the command around it
 
 A run is a ``castbench timing`` results folder (or its ``timing.json``) or a pytest-benchmark
 JSON file (``pytest bench --benchmark-json``; raw samples need ``--benchmark-save-data`` or
-castbench's plugin). Configurations match by backbone, input size, batch size, mode,
-precision and runtime (Keras, or a serving runtime).
+castbench's plugin). Configurations match by their whole identity
+(:class:`castbench.identity.ConfigIdentity`): two rows that differ in any field that changes
+what is measured -- step kind, trainable layers, head, strategy and the rest -- are never
+paired; each is listed as found on one side only.
 """
 
 from __future__ import annotations
@@ -16,17 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from castbench.errors import UsageError
+from castbench.identity import ConfigIdentity
 from castbench.stats import mann_whitney_u
 from castbench.timing.sources import load_rows
-
-IDENTITY = ("backbone", "input_size", "batch_size", "mode", "precision", "runtime")
 
 
 @dataclass(frozen=True)
 class Entry:
     """One configuration's step times in one run."""
 
-    ident: tuple
+    ident: ConfigIdentity
     label: str
     median_s: float
     samples_s: tuple[float, ...]
@@ -44,48 +45,19 @@ class Comparison:
     failed: bool  # slower beyond --fail-above
 
 
-def _jit_head(key: str) -> str | None:
-    parts = str(key).split("|")
-    return "|".join(parts[5:]) if len(parts) >= 7 else None
-
-
 def _entries_from_rows(rows: list[dict[str, Any]], source: Path) -> list[Entry]:
     entries = []
+    seen: set[ConfigIdentity] = set()
     for row in rows:
         if row.get("status") != "ok" or row.get("step_s_median") is None:
             continue
-        runtime = row.get("runtime") or "keras"  # rows from before serving runtimes: Keras
-        ident = tuple(str(row[f]).lower() if f == "backbone" else row.get(f)
-                      for f in IDENTITY[:-1]) + (runtime,)  # fmt: skip
-        label = (f"{row['backbone']} {row['input_size']}px bs {row['batch_size']} {row['mode']}"
-                 f" {row['precision']}")  # fmt: skip
-        label += f" {runtime}" if runtime != "keras" else ""
-        samples = tuple(float(s) for s in row.get("samples_s") or ())
-        variant = _jit_head(row["key"]) if row.get("key") else None
-        entries.append(Entry((*ident, variant), label, float(row["step_s_median"]), samples))
-    return _disambiguate(entries, source)
-
-
-def _disambiguate(entries: list[Entry], source: Path) -> list[Entry]:
-    """Identity is the six configuration fields; the jit/head variant (last element) is kept
-    only where one run holds several variants of the same six."""
-    counts: dict[tuple, int] = {}
-    for entry in entries:
-        counts[entry.ident[:-1]] = counts.get(entry.ident[:-1], 0) + 1
-    out = []
-    seen: set[tuple] = set()
-    for entry in entries:
-        base = entry.ident[:-1]
-        if counts[base] > 1:
-            ident = entry.ident
-            label = f"{entry.label} {entry.ident[-1]}"
-        else:
-            ident, label = base, entry.label
+        ident = ConfigIdentity.from_row(row)
         if ident in seen:
-            raise UsageError(f"{source} holds the configuration {label} twice")
+            raise UsageError(f"{source} holds the configuration {ident.label} twice")
         seen.add(ident)
-        out.append(Entry(ident, label, entry.median_s, entry.samples_s))
-    return out
+        samples = tuple(float(s) for s in row.get("samples_s") or ())
+        entries.append(Entry(ident, ident.label, float(row["step_s_median"]), samples))
+    return entries
 
 
 def load(source: str | Path) -> list[Entry]:

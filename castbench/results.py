@@ -33,7 +33,11 @@ CSV_FILE = "timing.csv"
 RUN_FILE = "run.json"
 LOCK_FILE = ".lock"
 # skipped: a peer framework has no such model; mismatch: a serving runtime's outputs differ
-STATUSES = ("ok", "oom", "error", "skipped", "mismatch")  # from Keras's: it is not timed
+# recompiled: the backend traced or compiled again while timed steps ran; the times are kept
+# (and marked) but are not a clean measurement of the compiled step
+STATUSES = ("ok", "oom", "error", "skipped", "mismatch", "recompiled")
+_RECOMPILED = ("{} trace(s)/compile(s) while the timed steps ran: the step times include them "
+               "(a shape, dtype or sharding of the state changed between steps)")  # fmt: skip
 # Kept in run.json for each invocation, and joined (not replaced) by a --resume run.
 MATRIX_FIELDS = ("matrix", "shard_keys")
 
@@ -47,10 +51,11 @@ COLUMNS = (
     "first_step_s", "compile_s", "compile_load_s", "compile_cache_hit",
     "step_s_mean", "step_s_median", "step_s_p90", "step_s_p99", "step_s_std", "step_s_min",
     "step_s_max", "compiled_step_s_median", "api_step_s_median", "framework_overhead_ms",
-    "images_per_s", "n_train", "steps_per_epoch", "epoch_s", "params_total",
+    "images_per_s", "images_per_s_pipelined", "images_per_s_pipelined_std", "pipeline_depth",
+    "recompiled", "loss_scale_skips", "n_train", "steps_per_epoch", "epoch_s", "params_total",
     "params_trainable", "gflops_per_image", "achieved_gflops_per_s", "pct_of_peak",
     "step_mem_mb", "step_mem_source", "peak_rss_mb", "nvml_gpu_mem_used_mb", "gpu_util_pct",
-    "gpu_power_w", "energy_j_per_image", "epoch_measured_s", "data_wait_s",
+    "gpu_power_w", "energy_j_per_image", "probe_window_s", "epoch_measured_s", "data_wait_s",
     "data_wait_fraction", "retried_from_batch", "strategy", "replicas", "per_replica_batch",
     "global_batch", "scaling_efficiency", "profile_dir", "runtime", "runtime_version",
     "threads", "max_abs_diff", "keras_output_range", "export_s", "artifact_mb", "status", "error",
@@ -88,8 +93,10 @@ def row_header(config: TimingConfig, device: str | None, backend: str | None) ->
         "head": config.head,
         "weights": config.weights,
         "trainable": config.trainable,
-        "step": config.step,
+        "step": config.primary_step,
         "runtime": config.runtime,
+        "threads": config.threads,
+        "strategy": config.strategy,
         "steps": config.steps,
         "warmup": config.warmup,
         "n_train": config.n_train,
@@ -117,6 +124,11 @@ def measured_row(header: dict[str, Any], measurement: Measurement) -> dict[str, 
         "api_step_s_median": medians.get("api"),
         "framework_overhead_ms": m.framework_overhead_ms,
         "images_per_s": m.images_per_s,
+        "images_per_s_pipelined": m.pipelined_images_per_s[0],
+        "images_per_s_pipelined_std": m.pipelined_images_per_s[1],
+        "pipeline_depth": primary.pipeline_depth,
+        "recompiled": m.recompiles,
+        "steps": len(primary.samples_s),
         "steps_per_epoch": m.steps_per_epoch,
         "epoch_s": m.epoch_s,
         "gflops_per_image": m.gflops_per_image,
@@ -124,7 +136,6 @@ def measured_row(header: dict[str, Any], measurement: Measurement) -> dict[str, 
         "pct_of_peak": m.pct_of_peak,
         "step_mem_mb": None if memory is None else round(memory / 2**20, 1),
         "step_mem_source": m.step_memory_source,
-        "energy_j_per_image": m.energy_j_per_image,
         "strategy": m.config.strategy,
         "replicas": m.replicas,
         "per_replica_batch": m.config.batch_size,
@@ -134,7 +145,8 @@ def measured_row(header: dict[str, Any], measurement: Measurement) -> dict[str, 
         "step_samples_s": {kind: samples.as_json() for kind, samples in m.steps.items()},
         **m.probes,
         **m.extra,
-        "status": "ok",
+        "status": "ok" if not m.recompiles else "recompiled",
+        "error": None if not m.recompiles else _RECOMPILED.format(m.recompiles),
     }
 
 

@@ -14,7 +14,9 @@ from castbench.results import ResultsFolder, read_rows
 from castbench.timing.config import TimingConfig, build_matrix
 from castbench.timing.distributed.launcher import local_tf_configs
 from castbench.timing.distributed.plan import plan
-from castbench.timing.distributed.scaling import baseline_key, fill_scaling_efficiency
+from castbench.identity import ConfigIdentity
+from castbench.results import row_header
+from castbench.timing.distributed.scaling import baseline_identity, fill_scaling_efficiency
 from castbench.timing.distributed.strategy import cluster_size, is_chief
 from castbench.timing.profiling import trace_files
 
@@ -28,10 +30,27 @@ def test_default_keys_do_not_change_and_distributed_keys_are_unique():
             TimingConfig("MobileNetV2", 32, 2, strategy="mirrored", replicas=4).key}  # fmt: skip
     assert len(keys) == 4
     assert mirrored.key == base.key + "|mirrored:r2"
-    assert baseline_key(mirrored.key) == baseline_key(worker.key) == base.key
-    assert baseline_key(base.key) is None
     assert base.model_key != mirrored.model_key  # never one model across strategies
     assert mirrored.steps_per_epoch == -(-5307 // 4)  # an epoch at the global batch
+
+
+@pytest.mark.parametrize("step", ["compiled", "api"])
+def test_a_distributed_row_finds_its_own_baseline(step):
+    """Matched by identity, not by splitting the key: an API-step key ends in '|step-api'."""
+
+    def row(config, replicas=1):
+        return {**row_header(config, "cpu", "tensorflow"), "replicas": replicas}
+
+    base = TimingConfig("MobileNetV2", 32, 2, step=step)
+    mirrored = TimingConfig("MobileNetV2", 32, 2, strategy="mirrored", replicas=2, step=step)
+    worker = TimingConfig("MobileNetV2", 32, 2, strategy="multiworker", workers=2, step=step)
+    expected = ConfigIdentity.from_row(row(base))
+    assert baseline_identity(row(mirrored, 2)) == baseline_identity(row(worker, 2)) == expected
+    assert baseline_identity(row(base)) is None
+    other_kind = TimingConfig("MobileNetV2", 32, 2, step="api" if step == "compiled" else step)
+    assert (ConfigIdentity.from_row(row(other_kind)) == expected) == (step == "api")
+
+
 
 
 def test_configurations_stay_plain_data():

@@ -14,7 +14,7 @@ from castbench.timing.config import (
     PRECISIONS,
     RUNTIMES,
     SEED_TRAIN_IMAGES,
-    STEP_KINDS,
+    STEP_CHOICES,
     STRATEGIES,
 )
 
@@ -44,12 +44,12 @@ RUNTIME_OPTIONS = (
 STEP_OPTIONS = (
     option(
         "--step",
-        choices=STEP_KINDS,
+        choices=STEP_CHOICES,
         default="compiled",
-        help="the step the rows' statistics, plots and compare describe: compiled (default; "
-        "the step as a training loop runs it, state kept on the device) or api "
-        "(train_on_batch / predict_on_batch per call). Both are measured; every row carries "
-        "both medians and framework_overhead_ms",
+        help="the step kind to time: compiled (default; the step as a training loop runs it, "
+        "state kept on the device), api (train_on_batch / predict_on_batch per call), or both "
+        "(rows describe the compiled step and also carry the API step's median and "
+        "framework_overhead_ms; the timed phase takes twice as long)",
     ),
     option(
         "--compile-cache",

@@ -66,6 +66,12 @@ def _whiskers(centres: Sequence[float | None], intervals: Sequence[Interval | No
     return [below, above]
 
 
+def series_of(row: dict[str, Any]) -> str:
+    """A timing row's series (backbone and variant, see castbench.report.load), or a quality
+    row's backbone."""
+    return row.get("series") or str(row["backbone"])
+
+
 def _save(fig, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -178,8 +184,8 @@ def plot_backbones(
     names: list[str] = []
     for _, rows in [*quality, *timing]:
         for row in rows:
-            if row["backbone"] not in names:
-                names.append(row["backbone"])
+            if series_of(row) not in names:
+                names.append(series_of(row))
     colour = {n: COLOURS[i % len(COLOURS)] for i, n in enumerate(names)}
     marker = {n: MARKERS[i % len(MARKERS)] for i, n in enumerate(names)}
     n_top = len(timing)
@@ -195,7 +201,7 @@ def plot_backbones(
                 points = sorted(
                     (int(r["batch_size"]), _num(r["step_s"]))
                     for r in rows
-                    if r["backbone"] == name and _num(r.get("step_s")) is not None
+                    if series_of(r) == name and _num(r.get("step_s")) is not None
                 )
                 if points:
                     xs, ys = zip(*points, strict=True)
@@ -220,7 +226,7 @@ def plot_backbones(
         if timing:
             from matplotlib.lines import Line2D
 
-            timed = {r["backbone"] for _, rows in timing for r in rows}
+            timed = {series_of(r) for _, rows in timing for r in rows}
             shown = [n for n in names if n in timed]
             handles = [Line2D([], [], color=colour[n], marker=marker[n], lw=2) for n in shown]
             fig.axes[n_top - 1].legend(handles, shown, loc="upper left",

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from castbench.errors import UsageError
+from castbench.identity import ConfigIdentity
 
 EXPERIMENT_SCHEMA = "castbench.experiment"
 TRAIN_SCHEMA = "castbench.train"
@@ -119,6 +120,13 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return payload if isinstance(payload, dict) else None
 
 
+def _series_name(row: dict[str, Any]) -> str:
+    """The backbone, and what else sets this row apart from the default configuration (step
+    kind, precision, strategy, ...): rows of one series make one curve or table line."""
+    variant = ConfigIdentity.from_row(row).variant() if row.get("batch_size") else ""
+    return f"{row['backbone']} {variant}" if variant else str(row["backbone"])
+
+
 def _scan(folder: Path, inputs: Inputs) -> bool:
     found = []
     for path in sorted(folder.glob("*.json")):
@@ -143,7 +151,8 @@ def _scan(folder: Path, inputs: Inputs) -> bool:
         raw = read_csv(folder / "timing.csv")
         rows = []
         for r in raw:
-            rows.append({**r, "step_s": r.get("step_s_median"), "status": r.get("status") or "ok"})
+            rows.append({**r, "step_s": r.get("step_s_median"), "status": r.get("status") or "ok",
+                         "series": _series_name(r)})  # fmt: skip
         run = _read_json(folder / "run.json") or {}
         inputs.timings.append(TimingTable("castbench", folder, rows, run=run))
         found.append("timing results")

@@ -136,11 +136,11 @@ def _timing_block(timing: TimingTable) -> list[Block]:
         batches = sorted({int(r["batch_size"]) for r in rows})
         names: list[str] = []
         for r in rows:
-            if r["backbone"] not in names:
-                names.append(r["backbone"])
+            if figures.series_of(r) not in names:
+                names.append(figures.series_of(r))
         table = []
         for name in names:
-            cells = {int(r["batch_size"]): r for r in rows if r["backbone"] == name}
+            cells = {int(r["batch_size"]): r for r in rows if figures.series_of(r) == name}
             size = next(iter(cells.values())).get("input_size")
             table.append([name, size] + [
                 _fmt(1000 * _num(cells[b]["step_s"]), 0) if b in cells else "–" for b in batches
@@ -264,10 +264,11 @@ def _pareto_section(
         accuracy = {c["backbone"]: c for c in cells.table_cells(quality)}
         rows = _timing_rows(timing)
         points = []
-        for name in dict.fromkeys(r["backbone"] for r in rows):
-            mine = {int(r["batch_size"]): _num(r["step_s"]) for r in rows if r["backbone"] == name}
+        for name in dict.fromkeys(figures.series_of(r) for r in rows):
+            series = [r for r in rows if figures.series_of(r) == name]
+            mine = {int(r["batch_size"]): _num(r["step_s"]) for r in series}
             batch = STEP_BATCH if STEP_BATCH in mine else min(mine)
-            cell = accuracy.get(name)
+            cell = accuracy.get(series[0]["backbone"])
             if cell is not None and cell.get("accuracy_pct_mean") is not None:
                 points.append(figures.Point(_point_name(cell), 1000 * mine[batch] / batch,
                                             cell["accuracy_pct_mean"], None,

@@ -15,6 +15,9 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("default", "mirrored", "multiworker")
 # compiled: the step as a training loop runs it; api: train_on_batch / predict_on_batch
 STEP_KINDS = ("compiled", "api")
+# What --step accepts: one kind, or both (the row describes the compiled step and also carries
+# the API step's median and the framework overhead between them)
+STEP_CHOICES = (*STEP_KINDS, "both")
 # Where an inference step runs: Keras itself, or an exported artifact in a serving runtime
 # (castbench.serving). Named here, without importing any runtime, so the CLI checks names early.
 RUNTIMES = ("keras", "onnxruntime", "litert", "openvino")
@@ -50,7 +53,7 @@ class TimingConfig:
     replicas: int | None = None  # mirrored: devices to use (None: every visible device)
     workers: int | None = None  # multiworker: processes in the cluster
     profile: str | None = None  # folder for profiler traces of a few steps after the timing
-    step: str = "compiled"  # the step kind the row's statistics describe (both are measured)
+    step: str = "compiled"  # compiled | api | both (STEP_CHOICES): the step kinds timed
     runtime: str = "keras"  # keras | a serving runtime timing an exported artifact (RUNTIMES)
     threads: int | None = None  # serving runtime's CPU threads (None: one per usable core)
 
@@ -68,8 +71,8 @@ class TimingConfig:
         if self.warmup < 1:
             raise UsageError("warmup must be at least 1 (the first step compiles)")
         check_trainable(self.trainable)
-        if self.step not in STEP_KINDS:
-            raise UsageError(f"unknown step {self.step!r}; choose from: {', '.join(STEP_KINDS)}")
+        if self.step not in STEP_CHOICES:
+            raise UsageError(f"unknown step {self.step!r}; choose from: {', '.join(STEP_CHOICES)}")
         if self.strategy not in STRATEGIES:
             raise UsageError(
                 f"unknown strategy {self.strategy!r}; choose from: {', '.join(STRATEGIES)}"
@@ -108,6 +111,16 @@ class TimingConfig:
             raise UsageError(f"the {self.runtime} runtime runs with the default strategy only")
 
     @property
+    def primary_step(self) -> str:
+        """The step kind the row's statistics, probes and identity describe."""
+        return "compiled" if self.step == "both" else self.step
+
+    @property
+    def step_kinds(self) -> tuple[str, ...]:
+        """The step kinds to time, the primary one first (it owns the one compile)."""
+        return STEP_KINDS if self.step == "both" else (self.step,)
+
+    @property
     def steps_per_epoch(self) -> int:
         """Steps per epoch at the global batch, where the replica count is known up front."""
         return steps_per_epoch(self.n_train, self.batch_size * self.known_replicas)
@@ -140,8 +153,8 @@ class TimingConfig:
             key += f"|{self.strategy}"
             key += f":r{self.replicas}" if self.replicas else ""
             key += f":w{self.workers}" if self.workers else ""
-        if self.step != "compiled" and self.runtime == "keras":  # a runtime has one step kind
-            key += f"|step-{self.step}"
+        if self.primary_step != "compiled" and self.runtime == "keras":  # a runtime: one kind
+            key += f"|step-{self.primary_step}"
         if self.runtime != "keras":  # appended only then: keys of Keras rows stay as they were
             key += f"|{self.runtime}"
             key += f":t{self.threads}" if self.threads else ""

@@ -8,6 +8,7 @@ plugin and reports all derive them the same way. Rows are made from it in
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,14 @@ from castbench.timing.stats import summarize
 # The counted FLOPs are for the forward pass; a training step's backward pass costs about twice
 # the forward (gradients for activations and for weights), so a step is ~3x forward.
 TRAIN_FLOPS_PER_FORWARD = 3.0
+# Pipelined throughput: PIPELINE_ROUNDS rounds of steps dispatched back to back, one wait each.
+PIPELINE_ROUNDS = 3
+
+
+def pipeline_depth(steps: int) -> int:
+    """Steps per pipelined round: the timed steps shared out over the rounds, at least two (one
+    step alone has nothing to overlap with)."""
+    return max(2, steps // PIPELINE_ROUNDS)
 
 
 @dataclass(frozen=True)
@@ -26,6 +35,7 @@ class StepSamples:
     kind: str
     warmup_s: tuple[float, ...]
     samples_s: tuple[float, ...]
+    pipelined_s: tuple[float, ...] = ()  # seconds per round of steps dispatched back to back
 
     @property
     def stats(self) -> dict[str, float]:
@@ -39,8 +49,24 @@ class StepSamples:
     def first_s(self) -> float:
         return self.warmup_s[0]
 
+    @property
+    def pipeline_depth(self) -> int | None:
+        """Steps per pipelined round (the engine's rule for this many timed steps)."""
+        return pipeline_depth(len(self.samples_s)) if self.pipelined_s else None
+
+    @property
+    def steps_run(self) -> int:
+        return (
+            len(self.warmup_s)
+            + len(self.samples_s)
+            + len(self.pipelined_s) * (self.pipeline_depth or 0)
+        )
+
     def as_json(self) -> dict[str, list[float]]:
-        return {"warmup_s": list(self.warmup_s), "samples_s": list(self.samples_s)}
+        payload = {"warmup_s": list(self.warmup_s), "samples_s": list(self.samples_s)}
+        if self.pipelined_s:
+            payload["pipelined_s"] = list(self.pipelined_s)
+        return payload
 
 
 @dataclass(frozen=True)
@@ -69,6 +95,7 @@ class Measurement:
     jit_resolved: bool | None = None  # what Keras resolved jit_compile to
     gflops_per_image: float | None = None
     device_peak_gflops: float | None = None  # the device's measured peak at this precision
+    recompiles: int | None = None  # traces/compiles while timed (None: the backend cannot tell)
     extra: dict[str, Any] = field(default_factory=dict)  # epoch and profile fields
 
     @property
@@ -124,9 +151,12 @@ class Measurement:
         return 100.0 * achieved / self.device_peak_gflops
 
     @property
-    def energy_j_per_image(self) -> float | None:
-        """Mean GPU power during the steps x step time, per image (NVIDIA GPUs only)."""
-        power = self.probes.get("gpu_power_w")
-        if power is None:
-            return None
-        return power * self.primary.median / self.batch
+    def pipelined_images_per_s(self) -> tuple[float | None, float | None]:
+        """Images per second over the pipelined rounds: (median, sample sd across rounds)."""
+        primary = self.primary
+        if not primary.pipelined_s:
+            return None, None
+        depth = primary.pipeline_depth or 0
+        rates = [self.batch * depth / seconds for seconds in primary.pipelined_s]
+        spread = statistics.stdev(rates) if len(rates) > 1 else 0.0
+        return statistics.median(rates), spread

@@ -12,9 +12,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from castbench.identity import ConfigIdentity  # noqa: E402
 from castbench.timing.config import SEED_TRAIN_IMAGES  # noqa: E402
 
 MODE_TITLES = {"train": "training step", "infer": "inference step"}
+LINESTYLES = ("-", "-.", ":", (0, (5, 1)))  # a backbone's further variants, told apart
 SEED_LABEL = "seed study (GPU, input pipeline included)"
 
 
@@ -54,14 +56,15 @@ def plot_timing(
         fig, axes = plt.subplots(1, len(modes), figsize=(6.5 * len(modes), 5), squeeze=False)
         for ax, mode in zip(axes[0], modes, strict=True):
             subset = ok[ok["mode"] == mode]
-            for backbone in backbones:
-                curve = subset[subset["backbone"] == backbone].sort_values("batch_size")
-                if curve.empty:
-                    continue
-                size = int(curve["input_size"].iloc[0])
+            for number, (series, curve) in enumerate(_curves(subset)):
+                curve = curve.sort_values("batch_size")
+                label = f"{curve['backbone'].iloc[0]} ({series.input_size}px)"
+                label += f" {series.variant()}" if series.variant() else ""
                 ax.errorbar(curve["batch_size"], curve[column],
                             yerr=curve[spread] if spread else None, marker="o", capsize=3,
-                            color=colours[backbone], label=f"{backbone} ({size}px)")  # fmt: skip
+                            linestyle=LINESTYLES[number % len(LINESTYLES)] if series.variant()
+                            else "-", color=colours[curve["backbone"].iloc[0]],
+                            label=label)  # fmt: skip
             if seed is not None and mode == "train":
                 _overlay_seed(ax, seed, stem, colours)
             if not peer_ok.empty:
@@ -84,6 +87,14 @@ def plot_timing(
         plt.close(fig)
         written.append(out_dir / f"{stem}.png")
     return written
+
+
+def _curves(rows: pd.DataFrame) -> list[tuple[ConfigIdentity, pd.DataFrame]]:
+    """One curve per configuration less its batch size, so rows of two step kinds, precisions
+    or strategies in one folder draw two curves instead of one that zig-zags between them."""
+    series = [ConfigIdentity.from_row(row).series() for row in rows.to_dict("records")]
+    keyed = rows.assign(_series=series)
+    return [(key, group) for key, group in keyed.groupby("_series", sort=False)]
 
 
 def _overlay_seed(ax, seed: pd.DataFrame, stem: str, colours: dict) -> None:

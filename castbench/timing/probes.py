@@ -1,18 +1,39 @@
-"""Resource probes sampled in a background thread while steps run: peak host RSS (psutil)
-and, when an NVIDIA GPU is present, GPU memory, utilisation and power (pynvml)."""
+"""Resource probes sampled in a background thread while a row's own timed steps run, and only
+then: peak host RSS (psutil) and, when an NVIDIA GPU is present, the memory, utilisation and
+power of the GPU the backend uses (pynvml)."""
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from typing import Any
 
 import psutil
 
 SAMPLE_INTERVAL_S = 0.05
+MIN_NVML_WINDOW_S = 2.0
+
+
+def nvml_device_index(backend: str | None = None) -> int | str:
+    """The GPU the backend computes on, as NVML names it: NVML counts every GPU in the machine,
+    while the backend counts those ``CUDA_VISIBLE_DEVICES`` leaves it, in that variable's order.
+    An int is NVML's index; a str is the GPU's UUID where the variable lists UUIDs."""
+    local = 0
+    if (backend or _backend()) == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        local = device.id if device.platform == "gpu" else 0
+    visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")]
+    visible = [v for v in visible if v]
+    if local >= len(visible):
+        return local
+    return int(visible[local]) if visible[local].isdigit() else visible[local]
 
 
 class _Nvml:
-    """pynvml for the first visible GPU, or nothing when there is no NVIDIA driver."""
+    """pynvml for the GPU the backend uses, or nothing when there is no NVIDIA driver."""
 
     def __init__(self) -> None:
         self.handle = None
@@ -21,7 +42,9 @@ class _Nvml:
 
             pynvml.nvmlInit()
             if pynvml.nvmlDeviceGetCount() > 0:
-                self.handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+                index = nvml_device_index()
+                self.handle = (pynvml.nvmlDeviceGetHandleByIndex(index) if isinstance(index, int)
+                               else pynvml.nvmlDeviceGetHandleByUUID(index))  # fmt: skip
                 self.nvml = pynvml
         except Exception:  # no driver, no library, no device: GPU fields stay empty
             self.handle = None
@@ -40,7 +63,12 @@ class _Nvml:
 
 
 class ResourceMonitor:
-    """Context manager; after it exits, ``result()`` holds the peaks and means it saw."""
+    """Context manager around the timed steps of one step kind; after it exits, ``result()``
+    holds the peaks and means it saw, the window's length and the energy integrated over it.
+
+    NVML averages utilisation and power over windows of its own (up to about a second), so a
+    timed phase that wants them should last ``MIN_NVML_WINDOW_S`` at least (``wants_window``).
+    """
 
     def __init__(self, interval_s: float = SAMPLE_INTERVAL_S) -> None:
         self.interval_s = interval_s
@@ -49,13 +77,19 @@ class ResourceMonitor:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._peak_rss = 0
-        self._gpu: list[tuple[float, float, float]] = []
+        self._gpu: list[tuple[float, float, float, float]] = []  # (t, memory, util, power)
+        self._window = (0.0, 0.0)
+
+    @property
+    def wants_window(self) -> float:
+        """Seconds the timed phase should last for NVML's figures to mean anything (0: none)."""
+        return MIN_NVML_WINDOW_S if self._nvml.handle is not None else 0.0
 
     def _sample(self) -> None:
         self._peak_rss = max(self._peak_rss, self._process.memory_info().rss)
         gpu = self._nvml.sample()
         if gpu is not None:
-            self._gpu.append(gpu)
+            self._gpu.append((time.perf_counter(), *gpu))
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
@@ -63,13 +97,26 @@ class ResourceMonitor:
 
     def __enter__(self) -> ResourceMonitor:
         self._sample()
+        self._window = (time.perf_counter(), 0.0)
         self._thread.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self._window = (self._window[0], time.perf_counter())
         self._stop.set()
         self._thread.join()
         self._sample()
+
+    @property
+    def window_s(self) -> float:
+        return self._window[1] - self._window[0]
+
+    def energy_j(self) -> float | None:
+        """Power integrated over the window (trapezoids between samples), in joules."""
+        gpu = self._gpu
+        if len(gpu) < 2:
+            return None
+        return sum((b[0] - a[0]) * (a[3] + b[3]) / 2 for a, b in zip(gpu, gpu[1:], strict=False))
 
     def result(self) -> dict[str, Any]:
         gpu = self._gpu
@@ -77,9 +124,10 @@ class ResourceMonitor:
             "peak_rss_mb": round(self._peak_rss / 2**20, 1),
             # memory the driver counts as used on the card: under JAX that includes its
             # preallocated pool, so step_mem_mb is the figure for what a step needs
-            "nvml_gpu_mem_used_mb": round(max(g[0] for g in gpu), 1) if gpu else None,
-            "gpu_util_pct": round(sum(g[1] for g in gpu) / len(gpu), 1) if gpu else None,
-            "gpu_power_w": round(sum(g[2] for g in gpu) / len(gpu), 1) if gpu else None,
+            "nvml_gpu_mem_used_mb": round(max(g[1] for g in gpu), 1) if gpu else None,
+            "gpu_util_pct": round(sum(g[2] for g in gpu) / len(gpu), 1) if gpu else None,
+            "gpu_power_w": round(sum(g[3] for g in gpu) / len(gpu), 1) if gpu else None,
+            "probe_window_s": round(self.window_s, 4),
         }
 
 
@@ -115,8 +163,6 @@ class DeviceMemory:
             self.peak_bytes = None
 
     def _read_jax(self) -> None:
-        import os
-
         import jax
 
         device = jax.devices()[0]

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from castbench.identity import ConfigIdentity
 from castbench.results import ResultsFolder
-from castbench.timing.config import STRATEGIES
 
 
-def baseline_key(key: str) -> str | None:
-    """The key of the one-replica (default strategy) twin of a distributed configuration."""
-    head, _, last = key.rpartition("|")
-    return head if last.split(":")[0] in STRATEGIES[1:] else None
+def baseline_identity(row: dict) -> ConfigIdentity | None:
+    """The identity of the one-replica (default strategy) twin of a distributed row."""
+    ident = ConfigIdentity.from_row(row)
+    if ident.strategy == "default":
+        return None
+    return replace(ident, strategy="default", replicas=1)
 
 
 def fill_scaling_efficiency(folder: ResultsFolder) -> int:
     """Add ``scaling_efficiency`` to each distributed ok row whose one-replica baseline is in
     ``folder``: global images/s over (replicas x baseline images/s). Returns rows updated."""
-    rows = {row["key"]: row for row in folder.rows}
+    by_identity = {ConfigIdentity.from_row(row): row for row in folder.rows}
     updated = 0
-    for row in list(rows.values()):
-        base = rows.get(baseline_key(row["key"]) or "")
+    for row in list(folder.rows):
+        baseline = baseline_identity(row)
+        base = by_identity.get(baseline) if baseline else None
         if row["status"] != "ok" or not base or base["status"] != "ok":
             continue
         if not row.get("replicas") or not base.get("images_per_s"):

@@ -25,18 +25,28 @@ __all__ = ["STEP_KINDS", "FixedBatch", "Step", "make_steps"]
 
 
 def make_steps(model: keras.Model, config: TimingConfig, batch: FixedBatch) -> dict[str, Step]:
-    """The compiled and API steps of ``model`` for ``config`` on ``batch``, in the order they
-    are measured (compiled first: it owns the one compile)."""
+    """The step kinds ``config`` asks for, of ``model`` on ``batch``, in the order they are
+    measured (the primary kind first: it owns the one compile)."""
+    steps: dict[str, Step] = {}
+    for kind in config.step_kinds:
+        step = _compiled_step(model, config, batch) if kind == "compiled" else None
+        if step is not None:
+            steps[kind] = step
+        elif kind == "api" or not steps:  # without a compiled step, the API step is the row's
+            steps["api"] = ApiStep(model, config.mode, batch)
+    return steps
+
+
+def _compiled_step(model: keras.Model, config: TimingConfig, batch: FixedBatch) -> Step | None:
+    """The backend's compiled step; None where castbench holds none for the backend (the row
+    then times, and says it timed, the API step)."""
     backend = keras.backend.backend()
-    compiled: Any
     if backend == "jax":
         from castbench.timing.steps.jax_steps import JaxCompiledStep
 
-        compiled = JaxCompiledStep(model, config.mode, batch)
-    elif backend == "tensorflow":
+        return JaxCompiledStep(model, config.mode, batch)
+    if backend == "tensorflow":
         from castbench.timing.steps.tensorflow_steps import TensorflowCompiledStep
 
-        compiled = TensorflowCompiledStep(model, config.mode, batch)
-    else:  # other backends have no separately held step: both kinds are the public API
-        compiled = ApiStep(model, config.mode, batch, kind="compiled")
-    return {"compiled": compiled, "api": ApiStep(model, config.mode, batch)}
+        return TensorflowCompiledStep(model, config.mode, batch)
+    return None

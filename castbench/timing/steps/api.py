@@ -11,8 +11,9 @@ class ApiStep:
     """Keras's per-call entry points. Under JAX each call also copies the whole state back into
     the model's variables; that host work is part of what this kind measures."""
 
-    def __init__(self, model: keras.Model, mode: str, batch: FixedBatch, kind: str = "api"):
-        self.kind = kind
+    kind = "api"
+
+    def __init__(self, model: keras.Model, mode: str, batch: FixedBatch):
         self.model = model
         self.batch = batch
         self._call = self._train if mode == "train" else self._infer

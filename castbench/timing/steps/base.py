@@ -34,8 +34,9 @@ class FixedBatch:
 class CompileReport:
     """What an explicit ahead-of-time compile took, and what the compiler says the step needs."""
 
-    seconds: float
+    seconds: float  # trace + lower + backend compile (or, on a persistent-cache hit, load)
     memory_bytes: int | None = None  # peak the compiled step needs (arguments, outputs, temps)
+    trace_s: float = 0.0  # the trace and lowering within ``seconds``
 
 
 class Step(Protocol):
@@ -54,3 +55,13 @@ class Step(Protocol):
     def finish(self) -> None:
         """Hand any state held on the side back to the model (once, after the timed steps)."""
         ...
+
+
+class PipelinedStep(Step, Protocol):
+    """A step that can be queued without waiting: ``dispatch`` returns as soon as the step is
+    queued, with a handle; ``wait(handle)`` returns once the device has finished it (and every
+    step queued before it). Calling the step is ``wait(dispatch())``."""
+
+    def dispatch(self) -> Any: ...
+
+    def wait(self, handle: Any) -> None: ...

@@ -68,17 +68,25 @@ class JaxCompiledStep:
         if self._jitted is None:
             return None
         start = time.perf_counter()
-        executable = self._jitted.lower(self._held_state(), self.data).compile()
-        seconds = time.perf_counter() - start
-        return CompileReport(seconds, memory_bytes=_peak_bytes(executable))
+        lowered = self._jitted.lower(self._held_state(), self.data)
+        traced = time.perf_counter()
+        executable = lowered.compile()
+        done = time.perf_counter()
+        return CompileReport(done - start, _peak_bytes(executable), trace_s=traced - start)
 
-    def __call__(self) -> None:
+    def dispatch(self) -> Any:
         # The jitted function, not the executable: its C++ dispatch path finds the executable
         # just compiled, where calling the executable object flattens the state in Python.
         function = self._jitted or self._eager
         outputs, self.state = function(self._held_state(), self.data)
         # training waits for the updated state too: the update is dispatched after the loss
-        jax.block_until_ready((outputs, self.state) if self.mode == "train" else outputs)
+        return (outputs, self.state) if self.mode == "train" else outputs
+
+    def wait(self, handle: Any) -> None:
+        jax.block_until_ready(handle)
+
+    def __call__(self) -> None:
+        self.wait(self.dispatch())
 
     def finish(self) -> None:
         """Write the held state back into the model, as ``fit()`` does at an epoch's end (the

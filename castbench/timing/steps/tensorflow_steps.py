@@ -8,6 +8,8 @@ back to the host, which waits for the step.
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 import numpy as np
 
@@ -33,9 +35,15 @@ class TensorflowCompiledStep:
     def compile(self) -> CompileReport | None:
         return None  # the first call traces and compiles; the engine counts it
 
+    def dispatch(self) -> Any:
+        # returns once the step is queued on a GPU's stream; a CPU runs it before returning
+        return self.function(self.data)
+
+    def wait(self, handle: Any) -> None:
+        keras.tree.map_structure(np.asarray, handle)  # host read-back: waits for the step
+
     def __call__(self) -> None:
-        outputs = self.function(self.data)
-        keras.tree.map_structure(np.asarray, outputs)  # host read-back: waits for the step
+        self.wait(self.dispatch())
 
     def finish(self) -> None:
         return None  # the state never left the model's variables
