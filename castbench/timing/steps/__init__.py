@@ -13,8 +13,6 @@ same everywhere (:mod:`.api`).
 
 from __future__ import annotations
 
-from typing import Any
-
 import keras
 
 from castbench.timing.config import TimingConfig
