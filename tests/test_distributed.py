@@ -51,8 +51,6 @@ def test_a_distributed_row_finds_its_own_baseline(step):
     assert (ConfigIdentity.from_row(row(other_kind)) == expected) == (step == "api")
 
 
-
-
 def test_configurations_stay_plain_data():
     config = TimingConfig("MobileNetV2", 32, 2, strategy="mirrored", replicas=2, profile="/x")
     assert TimingConfig(**json.loads(json.dumps(config.as_dict()))) == config

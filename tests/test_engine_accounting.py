@@ -1,0 +1,127 @@
+"""The engine's clock and bookkeeping against a step whose costs are known: a simulated device
+that runs queued work one item at a time (as a GPU stream does) behind a host that spends its
+own time queueing it. A missed wait, a warm-up counted as a timed step, probes that span the
+compile, or pipelining that does not pipeline each move a figure out of its range here."""
+
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import pytest
+
+from castbench.timing.config import TimingConfig
+from castbench.timing.engine import measure
+from castbench.timing.measurement import pipeline_depth
+
+HOST_S = 0.004  # host work to queue one step
+DEVICE_S = 0.012  # device work of one step
+COMPILE_S = 0.4  # the first call's extra cost
+
+
+class SimulatedStep:
+    """Queues ``DEVICE_S`` of work on a one-worker device per call; the first call also
+    'compiles'. Counts every call so tests can check what the engine ran."""
+
+    kind = "compiled"
+
+    def __init__(self) -> None:
+        self.device = ThreadPoolExecutor(max_workers=1)
+        self.calls = 0
+        self.lock = threading.Lock()
+
+    def dispatch(self) -> Future:
+        with self.lock:
+            self.calls += 1
+            first = self.calls == 1
+        time.sleep(HOST_S + (COMPILE_S if first else 0.0))
+        return self.device.submit(time.sleep, DEVICE_S)
+
+    def wait(self, handle: Future) -> None:
+        handle.result()
+
+    def __call__(self) -> None:
+        self.wait(self.dispatch())
+
+    def compile(self) -> None:
+        return None
+
+    def finish(self) -> None:
+        return None
+
+
+class SimulatedRunner:
+    model = None
+    replicas = 1
+
+    def __init__(self, config: TimingConfig) -> None:
+        self.config = config
+        self.global_batch = config.batch_size
+        self.kind = "compiled"
+        self.step = SimulatedStep()
+        self.steps = {"compiled": self.step}
+
+
+@pytest.fixture(scope="module")
+def measured():
+    config = TimingConfig("mobilenetv2", 32, 4, mode="infer", steps=9, warmup=2)
+    runner = SimulatedRunner(config)
+    return runner, measure(runner)
+
+
+def test_a_step_waits_for_the_device_and_warm_up_is_not_timed(measured):
+    _, measurement = measured
+    median = measurement.primary.median
+    # host + device, never the host alone (a missed wait) nor the compile (a warm-up timed)
+    assert HOST_S + DEVICE_S <= median < HOST_S + DEVICE_S + 0.02
+    assert len(measurement.primary.samples_s) == 9 and len(measurement.primary.warmup_s) == 2
+    assert measurement.compile_s == pytest.approx(COMPILE_S, abs=0.05)
+
+
+def test_probes_span_the_timed_steps_and_nothing_else(measured):
+    _, measurement = measured
+    timed = sum(measurement.primary.samples_s)
+    window = measurement.probes["probe_window_s"]
+    assert timed <= window < timed + 0.1
+    assert window < COMPILE_S  # the compile and warm-up lie outside it
+
+
+def test_pipelined_rounds_overlap_host_and_device(measured):
+    runner, measurement = measured
+    depth = pipeline_depth(9)
+    assert measurement.primary.pipeline_depth == depth == 3
+    assert len(measurement.primary.pipelined_s) == 3
+    # warm-up, timed and pipelined calls, each exactly once
+    assert runner.step.calls == 2 + 9 + 3 * depth
+    pipelined, spread = measurement.pipelined_images_per_s
+    # a round costs one host queueing plus the device's serial work: faster per step than
+    # waiting after each step, which pays host and device in turn
+    assert pipelined / measurement.images_per_s > 1.1
+    assert spread is not None and spread >= 0
+
+
+def test_a_step_without_dispatch_runs_synchronously_in_the_pipelined_rounds():
+    class Plain:
+        kind = "api"
+
+        def __init__(self):
+            self.calls = 0
+
+        def __call__(self):
+            self.calls += 1
+            time.sleep(0.002)
+
+        def compile(self):
+            return None
+
+        def finish(self):
+            return None
+
+    config = TimingConfig("mobilenetv2", 32, 2, mode="infer", steps=6, warmup=1, step="api")
+    runner = SimulatedRunner(config)
+    runner.kind, runner.step = "api", Plain()
+    runner.steps = {"api": runner.step}
+    measurement = measure(runner)
+    assert runner.step.calls == 1 + 6 + 3 * pipeline_depth(6)
+    assert measurement.primary.kind == "api"
+    ratio = measurement.pipelined_images_per_s[0] / measurement.images_per_s
+    assert 0.5 < ratio < 1.5  # no overlap to gain
