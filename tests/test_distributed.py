@@ -10,12 +10,11 @@ import pytest
 
 from castbench.cli import main
 from castbench.errors import UsageError
-from castbench.results import ResultsFolder, read_rows
+from castbench.identity import ConfigIdentity
+from castbench.results import ResultsFolder, read_rows, row_header
 from castbench.timing.config import TimingConfig, build_matrix
 from castbench.timing.distributed.launcher import local_tf_configs
 from castbench.timing.distributed.plan import plan
-from castbench.identity import ConfigIdentity
-from castbench.results import row_header
 from castbench.timing.distributed.scaling import baseline_identity, fill_scaling_efficiency
 from castbench.timing.distributed.strategy import cluster_size, is_chief
 from castbench.timing.profiling import trace_files
