@@ -13,6 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from castbench import backbones
+from castbench.errors import UsageError
+
 # What a row from before a field existed measured: the defaults castbench has always used.
 _IMPLICIT = {
     "head": "gap",
@@ -32,6 +35,15 @@ def _jit(value: Any) -> bool | None:
     if isinstance(value, str):
         return {"true": True, "false": False}.get(value.strip().lower())
     return None if value is None else bool(value)
+
+
+def _canonical(name: str) -> str:
+    """The registry's spelling of a backbone ('mobilenetv2' -> 'MobileNetV2'); a name the
+    registry does not hold (a peer's) as written."""
+    try:
+        return backbones.get(name).name
+    except UsageError:
+        return name
 
 
 def _whole(value: Any) -> int | None:
@@ -73,7 +85,7 @@ class ConfigIdentity:
         strategy = field_value("strategy")
         runtime = field_value("runtime")
         return cls(
-            backbone=str(row["backbone"]).lower(),
+            backbone=_canonical(str(row["backbone"])),
             input_size=int(row["input_size"]),
             batch_size=int(row["batch_size"]),
             mode=str(row["mode"]),
@@ -104,12 +116,13 @@ class ConfigIdentity:
             if getattr(self, f.name) != getattr(defaults, f.name)
         }
 
-    def variant(self) -> str:
+    def variant(self, with_precision: bool = True) -> str:
         """The non-default fields, as words: '' for the default configuration."""
         words = []
         for name, value in self.differences().items():
             if name == "precision":
-                words.append(str(value))
+                if with_precision:
+                    words.append(str(value))
             elif name == "jit_compile":
                 words.append("jit" if value else "no-jit")
             elif name == "runtime":
@@ -127,6 +140,8 @@ class ConfigIdentity:
     @property
     def label(self) -> str:
         """A readable name that tells this configuration from any other."""
-        base = f"{self.backbone} {self.input_size}px bs {self.batch_size} {self.mode}"
-        variant = self.variant()
+        base = (
+            f"{self.backbone} {self.input_size}px bs {self.batch_size} {self.mode} {self.precision}"
+        )
+        variant = self.variant(with_precision=False)  # the base names it
         return f"{base} {variant}" if variant else base

@@ -58,12 +58,13 @@ COLUMNS = (
     "gpu_power_w", "energy_j_per_image", "probe_window_s", "epoch_measured_s", "data_wait_s",
     "data_wait_fraction", "retried_from_batch", "strategy", "replicas", "per_replica_batch",
     "global_batch", "scaling_efficiency", "profile_dir", "runtime", "runtime_version",
-    "threads", "max_abs_diff", "keras_output_range", "export_s", "artifact_mb", "status", "error",
+    "threads", "processes", "process_spread_pct", "max_abs_diff", "keras_output_range",
+    "export_s", "artifact_mb", "status", "error",
     "measured_at",
 )  # fmt: skip
 # Kept in timing.json only: lists do not belong in a CSV cell. samples_s / warmup_s are the
 # row's own step kind; step_samples_s holds every kind's ({kind: {warmup_s, samples_s}}).
-JSON_ONLY = ("samples_s", "warmup_s", "step_samples_s")
+JSON_ONLY = ("samples_s", "warmup_s", "step_samples_s", "process_medians_s")
 
 
 def complete_row(row: dict[str, Any]) -> dict[str, Any]:

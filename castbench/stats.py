@@ -8,6 +8,7 @@ Pure functions on plain sequences and NumPy arrays; no TensorFlow.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -141,3 +142,11 @@ def mann_whitney_u(a: Sequence[float], b: Sequence[float]) -> tuple[float, float
     p_value = float(result.pvalue)
     # every value tied: zero variance, scipy answers NaN; no evidence of a difference
     return float(result.statistic), 1.0 if math.isnan(p_value) else p_value
+
+
+def welch_t(a: Sequence[float], b: Sequence[float]) -> float:
+    """Two-sided Welch's t-test p-value (unequal variances) of two small independent samples,
+    such as per-process medians. Identical constant samples give 1, distinct ones 0."""
+    if statistics.pstdev(a) == 0 and statistics.pstdev(b) == 0:
+        return 1.0 if statistics.fmean(a) == statistics.fmean(b) else 0.0
+    return float(sps.ttest_ind(a, b, equal_var=False).pvalue)

@@ -129,3 +129,65 @@ def test_unreadable_runs_are_usage_errors(tmp_path, capsys):
     (tmp_path / "timing.json").write_text(json.dumps({"schema": "castbench.timing", "version": 9}))
     assert main(["compare", str(tmp_path), str(tmp_path)]) == 2
     assert "schema version 9" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("field", "other"),
+    [("step", "api"), ("trainable", "head"), ("head", "dense"), ("strategy", "mirrored"),
+     ("weights", "imagenet"), ("jit_compile", False)],
+)  # fmt: skip
+def test_runs_that_differ_in_any_measured_field_are_never_paired(tmp_path, field, other):
+    """Each such row is listed as found on one side only, and nothing is compared."""
+    rng = np.random.default_rng(3)
+    base, new = ResultsFolder(tmp_path / "base"), ResultsFolder(tmp_path / "new")
+    row = sample_row(2, 0.1 + rng.normal(0, 0.002, 10))
+    base.add(row)
+    new.add({**row, field: other, "key": row["key"] + f"|{field}", "replicas": 2})
+    report = compare(load(tmp_path / "base"), load(tmp_path / "new"))
+    assert report["comparisons"] == []
+    assert len(report["only_in_base"]) == len(report["only_in_new"]) == 1
+    assert report["only_in_base"] != report["only_in_new"]  # the labels tell them apart
+
+
+def test_between_process_medians_are_tested_and_p_values_are_holm_adjusted(tmp_path):
+    rng = np.random.default_rng(5)
+    base, new = ResultsFolder(tmp_path / "base"), ResultsFolder(tmp_path / "new")
+    for batch, change in ((2, 1.25), (4, 1.0), (8, 1.0)):
+        for folder, factor in ((base, 1.0), (new, change)):
+            medians = list(0.1 * batch * factor * (1 + rng.normal(0, 0.01, 3)))
+            row = sample_row(batch, medians)
+            folder.add({**row, "process_medians_s": medians, "processes": 3})
+    report = compare(load(tmp_path / "base"), load(tmp_path / "new"))
+    assert report["correction"] == "holm"
+    assert set(report["tests"]) == {"processes"}
+    by_batch = {r["label"].split(" bs ")[1].split()[0]: r for r in report["comparisons"]}
+    assert by_batch["2"]["verdict"] == "slower" and by_batch["2"]["test"] == "processes"
+    raw = sorted(r["p_value"] for r in report["comparisons"])
+    holm_adjusted = sorted(r["p_holm"] for r in report["comparisons"])
+    assert holm_adjusted[0] == pytest.approx(min(1.0, 3 * raw[0]))  # smallest of three: x3
+    assert all(h >= p for h, p in zip(holm_adjusted, raw, strict=True))
+    assert by_batch["4"]["verdict"] == by_batch["8"]["verdict"] == "no change"
+
+
+def test_holm_keeps_many_unchanged_configurations_from_being_called_changed(tmp_path):
+    """Twenty configurations of pure noise: without correction about one would be 'changed'
+    at alpha 0.05; with Holm none is."""
+    rng = np.random.default_rng(11)
+    base, new = ResultsFolder(tmp_path / "base"), ResultsFolder(tmp_path / "new")
+    for batch in range(1, 21):
+        base.add(sample_row(batch, 0.1 + rng.normal(0, 0.002, 10)))
+        new.add(sample_row(batch, 0.1 + rng.normal(0, 0.002, 10)))
+    report = compare(load(tmp_path / "base"), load(tmp_path / "new"))
+    assert any(r["p_value"] < 0.05 for r in report["comparisons"])  # the raw test alone errs
+    assert {r["verdict"] for r in report["comparisons"]} == {"no change"}
+    assert "Holm" in main_output(tmp_path)
+
+
+def main_output(tmp_path):
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        main(["compare", str(tmp_path / "base"), str(tmp_path / "new")])
+    return buffer.getvalue()

@@ -101,7 +101,8 @@ def run_timing(args: argparse.Namespace) -> int:
     rows = run_timing_sweep(matrix, select(matrix, args.shard), out, distribution,
                             isolate=args.isolate, argv=args.argv, timeout=args.timeout,
                             resume=args.resume, oom_retry=args.oom_retry,
-                            shard=args.shard, compile_settings=compile_settings)  # fmt: skip
+                            shard=args.shard, compile_settings=compile_settings,
+                            processes=args.processes)  # fmt: skip
     if not args.no_plots:
         for path in draw(out, out / "plots", seed=False):
             print(f"plot: {path}", file=sys.stderr)

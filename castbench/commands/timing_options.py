@@ -125,6 +125,15 @@ RUN_OPTIONS = (
         "folder's rows come from another backend, device, castbench or Keras version)",
     ),
     option(
+        "--processes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="measure every configuration in N fresh processes, one whole sweep after another "
+        "(as pyperf does); rows carry each process's median and their spread, and compare "
+        "tests between processes (default 1)",
+    ),
+    option(
         "--isolate",
         choices=("group", "config", "none"),
         default="group",

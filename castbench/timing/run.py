@@ -37,6 +37,7 @@ def run_timing_sweep(
     oom_retry: bool = False,
     shard: str | None = None,
     compile_settings: CompileSettings | None = None,
+    processes: int = 1,
 ) -> list[dict[str, Any]]:
     """Measure ``configs`` (this shard of ``matrix``) into ``out``; returns every row there.
 
@@ -45,6 +46,11 @@ def run_timing_sweep(
     compile_settings = compile_settings or CompileSettings(None, 0)
     if timeout is not None and isolate == "none" and not distribution.launch_workers:
         raise UsageError("--timeout needs separate processes: use --isolate group or config")
+    if processes < 1:
+        raise UsageError(f"--processes must be a positive whole number, got {processes}")
+    if processes > 1 and (isolate == "none" or distribution.launch_workers):
+        raise UsageError("--processes needs fresh processes: use --isolate group or config, "
+                         "with the default strategy")  # fmt: skip
     folder = ResultsFolder(out)
     with folder.locked():  # one writer per folder
         if folder.rows and not resume:
@@ -73,7 +79,8 @@ def run_timing_sweep(
             )
         # logical CPUs / MultiWorkerMirroredStrategy before TF starts
         with distribution.process_setup(isolate):
-            _measure(configs, folder, distribution, isolate, argv, timeout, resume, oom_retry)
+            _measure(configs, folder, distribution, isolate, argv, timeout, resume, oom_retry,
+                     processes)  # fmt: skip
         fill_scaling_efficiency(folder)
         return folder.rows
 
@@ -97,6 +104,7 @@ def _measure(
     timeout: float | None,
     resume: bool,
     oom_retry: bool,
+    processes: int = 1,
 ) -> None:
     def on_environment(full: dict[str, Any]) -> None:
         if resume:
@@ -112,9 +120,17 @@ def _measure(
         run_sweep(local, folder, resume=resume, oom_retry=oom_retry)
     elif local:  # this process stays free of any framework; the pool measures and reports
         from castbench.timing.pool import run_isolated
+        from castbench.timing.processes import run_repeated
 
-        run_isolated(local, folder, isolate=isolate, timeout=timeout, resume=resume,
-                     oom_retry=oom_retry, argv=argv, on_environment=on_environment)  # fmt: skip
+        def run_once(todo: list[TimingConfig], into: ResultsFolder) -> None:
+            run_isolated(todo, into, isolate=isolate, timeout=timeout, resume=True,
+                         oom_retry=oom_retry, argv=argv, on_environment=on_environment)  # fmt: skip
+
+        if processes == 1:
+            run_isolated(local, folder, isolate=isolate, timeout=timeout, resume=resume,
+                         oom_retry=oom_retry, argv=argv, on_environment=on_environment)  # fmt: skip
+        else:
+            run_repeated(local, folder, processes, run_once)
     if launched:
         todo = [c for c in launched if not (resume and c.key in folder.finished_keys())]
         run_local_workers(todo, folder, distribution.workers, timeout=timeout)
