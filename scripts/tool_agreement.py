@@ -33,17 +33,19 @@ import os
 import statistics
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from castbench.compare import IDENTITY, mann_whitney_u
+from castbench.compare import mann_whitney_u
 from castbench.files import atomic_write_text, csv_text
+from castbench.identity import ConfigIdentity
 from castbench.timing.sources import load_rows
 
 REPO = Path(__file__).resolve().parents[1]
 TOOLS = ("timing", "bench")
 TOLERANCE = 0.10  # the agreement asked of the two tools: medians within 10 %
-Samples = dict[tuple, dict[str, list[list[float]]]]  # configuration -> tool -> runs' steps
+Samples = dict[ConfigIdentity, dict[str, list[list[float]]]]  # configuration -> tool -> runs' steps
 
 
 def timing_argv(args: argparse.Namespace, out: Path) -> list[str]:
@@ -107,7 +109,7 @@ def summarize(samples: Samples) -> list[dict[str, Any]]:
             for tool in TOOLS
         }
         rows.append({
-            **dict(zip(IDENTITY, ident, strict=True)),
+            **asdict(ident),
             "steps_per_tool": len(pooled["timing"]),
             "timing_median_ms": round(medians["timing"] * 1e3, 3),
             "bench_median_ms": round(medians["bench"] * 1e3, 3),
@@ -120,7 +122,7 @@ def summarize(samples: Samples) -> list[dict[str, Any]]:
     return rows
 
 
-def add_run(samples: Samples, ident: tuple, tool: str, steps: list[float]) -> None:
+def add_run(samples: Samples, ident: ConfigIdentity, tool: str, steps: list[float]) -> None:
     samples.setdefault(ident, {t: [] for t in TOOLS})[tool].append([float(s) for s in steps])
 
 
@@ -135,7 +137,7 @@ def alternate_tools(args: argparse.Namespace) -> Samples:
         out = args.out / "rounds" / (name + (".json" if tool == "bench" else ""))
         print(f"tool_agreement: {name} -> {out}", file=sys.stderr, flush=True)
         for row in run_tool(tool, args, out):
-            add_run(samples, tuple(row.get(k) for k in IDENTITY), tool, row["samples_s"])
+            add_run(samples, ConfigIdentity.from_row(row), tool, row["samples_s"])
     return samples
 
 
@@ -148,7 +150,7 @@ def interleave_in_one_session(args: argparse.Namespace) -> Samples:
     samples: Samples = {}
     for bench in json.loads(out.read_text(encoding="utf-8"))["benchmarks"]:
         extra = bench["extra_info"]
-        ident = tuple(extra.get(k) for k in IDENTITY)
+        ident = ConfigIdentity.from_row(extra)
         add_run(samples, ident, "timing", extra["engine_samples_s"])
         add_run(samples, ident, "bench", bench["stats"]["data"])
     return samples
