@@ -19,6 +19,7 @@ from castbench.timing.measurement import CompileTime, Measurement, StepSamples
 from castbench.timing.progress import Progress
 
 Clock = Callable[[], float]
+PEER_RUNTIME = "pytorch"  # the runtime column of a peer row
 
 
 class PeerModel(Protocol):
@@ -87,8 +88,12 @@ class PeerSweep:
 
     def row(self, config: TimingConfig, **fields: Any) -> dict[str, Any]:
         base = row_header(config, self.runner.device, self.runner.backend)
+        # PyTorch runs these rows, not Keras: the runtime and step columns say so, and compare
+        # never pairs them with a Keras row
+        step = "torch.compile" if self.runner.jit_compile else "eager"
         return {**base, "key": peer_key(config, self.runner.jit_compile),
-                "jit_compile": self.runner.jit_compile, **fields}  # fmt: skip
+                "jit_compile": self.runner.jit_compile, **fields, "runtime": PEER_RUNTIME,
+                "step": step}  # fmt: skip
 
     def out_of_time(self) -> bool:
         return self.deadline is not None and self.clock() >= self.deadline

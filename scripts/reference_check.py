@@ -1,0 +1,270 @@
+"""castbench's figures side by side with an independent reference, on this machine, in one
+interleaved run (A B A B ...), so that the machine's drift hits both alike.
+
+Sections (each writes OUT/<section>.csv and prints a table; run them one at a time, on an
+otherwise idle machine, and keep the load average printed beside them):
+
+* ``keras``: castbench's step (``measure`` on ``StepRunner``, the code behind every Keras row)
+  against a plain ``train_on_batch`` / ``predict_on_batch`` loop on the same model, per
+  configuration and round; under the backend of ``KERAS_BACKEND``.
+* ``wall``: the whole ``castbench timing`` command against a plain Keras script doing the same
+  work (build, warm-up, the same timed and pipelined steps) for the same configurations, as
+  whole processes, alternating.
+* ``timm``: ``castbench peer timm --device cpu``'s step against a plain timm loop written here
+  from timm's documented API (create_model, Adam, BCEWithLogitsLoss).
+
+    python scripts/reference_check.py keras --out results/reference-check --rounds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from castbench.files import atomic_write_text, csv_text
+
+BACKBONES = ("ResNet50", "MobileNetV2")
+BATCHES = (2, 8)
+MODES = ("train", "infer")
+SIZE = 224
+GOAL = (0.95, 1.05)
+
+
+def load_1m() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def configs(args: argparse.Namespace) -> list[Any]:
+    from castbench.timing.config import TimingConfig
+
+    return [TimingConfig(b, args.size, bs, mode=m, steps=args.steps, warmup=args.warmup)
+            for b in args.backbones for m in MODES for bs in args.batches]  # fmt: skip
+
+
+def plain_keras_loop(model: Any, config: Any, images: Any, labels: Any) -> list[float]:
+    """What a user would write: warm up, then time each call."""
+    call = (lambda: model.train_on_batch(images, labels)) if config.mode == "train" else (
+        lambda: model.predict_on_batch(images))  # fmt: skip
+    for _ in range(config.warmup):
+        call()
+    samples = []
+    for _ in range(config.steps):
+        start = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def keras_section(args: argparse.Namespace) -> list[dict[str, Any]]:
+    import keras
+    import numpy as np
+
+    from castbench.timing.engine import StepRunner, build_for_timing, measure
+
+    rows = []
+    model, model_key = None, None
+    for config in configs(args):
+        if config.model_key != model_key:
+            model, model_key = build_for_timing(config), config.model_key
+        batch = StepRunner(model, config).batch
+        images, labels = np.asarray(batch.images), np.asarray(batch.labels)
+        ours, theirs, recompiles, load = [], [], [], []
+        for round_index in range(args.rounds):
+            load.append(load_1m())
+            order = ("castbench", "loop") if round_index % 2 == 0 else ("loop", "castbench")
+            for tool in order:
+                if tool == "castbench":
+                    measurement = measure(StepRunner(model, config))
+                    ours.append(measurement.primary.median)
+                    recompiles.append(measurement.recompiles)
+                else:
+                    theirs.append(statistics.median(plain_keras_loop(model, config, images,
+                                                                     labels)))  # fmt: skip
+        rows.append(_ratio_row(config, "castbench step", "plain Keras loop", ours, theirs, load,
+                               backend=keras.backend.backend(),
+                               recompiled=sum(r or 0 for r in recompiles)))  # fmt: skip
+        print(_line(rows[-1]), flush=True)
+    return rows
+
+
+def _ratio_row(config: Any, ours_name: str, theirs_name: str, ours: list[float],
+               theirs: list[float], load: list[float], **extra: Any) -> dict[str, Any]:  # fmt: skip
+    ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
+    median = statistics.median(ratios)
+    return {
+        "backbone": config.backbone, "input_size": config.input_size,
+        "batch_size": config.batch_size, "mode": config.mode, **extra,
+        "rounds": len(ratios), "ours": ours_name, "reference": theirs_name,
+        "ours_median_ms": round(statistics.median(ours) * 1e3, 2),
+        "reference_median_ms": round(statistics.median(theirs) * 1e3, 2),
+        "ratio_median": round(median, 4), "ratio_min": round(min(ratios), 4),
+        "ratio_max": round(max(ratios), 4),
+        "round_ratios": " ".join(f"{r:.3f}" for r in ratios),
+        "within_goal": GOAL[0] <= median <= GOAL[1],
+        "load_1m_max": max(load),
+    }  # fmt: skip
+
+
+def _line(row: dict[str, Any]) -> str:
+    return (f"{row['backbone']:<12} bs {row['batch_size']:<2} {row['mode']:<5} "
+            f"ours {row['ours_median_ms']:>9.2f} ms  reference {row['reference_median_ms']:>9.2f} "
+            f"ms  ratio {row['ratio_median']:.3f} [{row['ratio_min']:.3f}-{row['ratio_max']:.3f}]"
+            f"  load {row['load_1m_max']}")  # fmt: skip
+
+
+PLAIN_SCRIPT = """
+import statistics, sys, time
+import numpy as np
+from castbench.timing.config import TimingConfig
+from castbench.timing.engine import build_for_timing
+from castbench.timing.measurement import PIPELINE_ROUNDS, pipeline_depth
+backbones, size = sys.argv[1].split(","), int(sys.argv[2])
+batches = [int(b) for b in sys.argv[3].split(",")]
+steps, warmup = int(sys.argv[4]), int(sys.argv[5])
+for name in backbones:
+    model = None  # one model per backbone, as castbench builds one per model group
+    for mode in ("train", "infer"):
+        for bs in batches:
+            config = TimingConfig(name, size, bs, mode=mode, steps=steps, warmup=warmup)
+            model = model or build_for_timing(config)
+            rng = np.random.default_rng(0)
+            x = rng.uniform(-1, 1, (bs, size, size, 3)).astype("float32")
+            y = rng.integers(0, 2, (bs, 1)).astype("float32")
+            call = (lambda: model.train_on_batch(x, y)) if mode == "train" else (
+                lambda: model.predict_on_batch(x))
+            for _ in range(warmup + steps + PIPELINE_ROUNDS * pipeline_depth(steps)):
+                call()
+"""
+
+
+def wall_section(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Whole processes: castbench timing against the plain script, alternating."""
+    env = {**os.environ, "CASTBENCH_COMPILE_CACHE": "off"}
+    names = ",".join(args.backbones)
+    batches = ",".join(map(str, args.batches))
+    rows = []
+    for round_index in range(args.rounds):
+        order = ("castbench", "loop") if round_index % 2 == 0 else ("loop", "castbench")
+        for tool in order:
+            out = args.out / "wall-runs" / f"{tool}-{round_index + 1}"
+            if tool == "castbench":
+                argv = [sys.executable, "-m", "castbench", "timing", "--backbones",
+                        *args.backbones, "--size", str(args.size), "--batch",
+                        *map(str, args.batches), "--steps", str(args.steps), "--warmup",
+                        str(args.warmup), "--no-plots", "--out", str(out)]  # fmt: skip
+            else:
+                argv = [sys.executable, "-c", PLAIN_SCRIPT, names, str(args.size), batches,
+                        str(args.steps), str(args.warmup)]  # fmt: skip
+            load = load_1m()
+            start = time.perf_counter()
+            done = subprocess.run(argv, env=env, capture_output=True, text=True)
+            wall = time.perf_counter() - start
+            if done.returncode not in (0, 1):
+                sys.exit(f"{tool} failed: {done.stderr[-2000:]}")
+            rows.append({"round": round_index + 1, "tool": tool, "wall_s": round(wall, 1),
+                         "load_1m_at_start": load, "exit": done.returncode})  # fmt: skip
+            print(rows[-1], flush=True)
+    return rows
+
+
+def timm_section(args: argparse.Namespace) -> list[dict[str, Any]]:
+    import torch
+
+    from castbench.peer.names import timm_name
+    from castbench.peer.sweep import measure as peer_measure
+    from castbench.peer.torch_runner import TorchRunner
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    runner = TorchRunner(device="cpu")
+    rows = []
+    for config in configs(args):
+        model = runner.load(timm_name(config.backbone))
+        ours_step = model.step(config)
+        plain = PlainTimm(timm_name(config.backbone), config)
+        ours, theirs, load = [], [], []
+        for round_index in range(args.rounds):
+            load.append(load_1m())
+            order = ("castbench", "loop") if round_index % 2 == 0 else ("loop", "castbench")
+            for tool in order:
+                if tool == "castbench":
+                    ours.append(peer_measure(ours_step, config, time.perf_counter).primary.median)
+                else:
+                    theirs.append(statistics.median(plain.run()))
+        model.close()
+        rows.append(_ratio_row(config, "castbench peer timm", "plain timm loop", ours, theirs,
+                               load, backend="torch"))  # fmt: skip
+        print(_line(rows[-1]), flush=True)
+    return rows
+
+
+class PlainTimm:
+    """timm's model with a one-unit classifier, trained with Adam on BCEWithLogitsLoss, written
+    from timm's and PyTorch's documented API only."""
+
+    def __init__(self, name: str, config: Any) -> None:
+        import timm
+        import torch
+
+        torch.manual_seed(1)
+        self.torch = torch
+        self.config = config
+        self.model = timm.create_model(name, pretrained=False, num_classes=1)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+        self.loss = torch.nn.BCEWithLogitsLoss()
+        shape = (config.batch_size, 3, config.input_size, config.input_size)
+        self.x = torch.rand(shape) * 2 - 1
+        self.y = torch.randint(0, 2, (config.batch_size, 1)).float()
+
+    def step(self) -> None:
+        if self.config.mode == "train":
+            self.model.train()
+            self.optimizer.zero_grad()
+            self.loss(self.model(self.x), self.y).backward()
+            self.optimizer.step()
+        else:
+            self.model.eval()
+            with self.torch.inference_mode():
+                self.model(self.x)
+
+    def run(self) -> list[float]:
+        for _ in range(self.config.warmup):
+            self.step()
+        samples = []
+        for _ in range(self.config.steps):
+            start = time.perf_counter()
+            self.step()
+            samples.append(time.perf_counter() - start)
+        return samples
+
+
+SECTIONS = {"keras": keras_section, "wall": wall_section, "timm": timm_section}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("section", choices=SECTIONS)
+    parser.add_argument("--out", type=Path, default=Path("results/reference-check"))
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--size", type=int, default=SIZE)
+    parser.add_argument("--backbones", nargs="+", default=list(BACKBONES))
+    parser.add_argument("--batches", nargs="+", type=int, default=list(BATCHES))
+    parser.add_argument("--tag", default="", help="suffix of the CSV's name (e.g. the backend)")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    started = load_1m()
+    rows = SECTIONS[args.section](args)
+    name = f"{args.section}{'-' + args.tag if args.tag else ''}.csv"
+    atomic_write_text(args.out / name, csv_text(rows))
+    print(f"{args.out / name}: {len(rows)} rows; load 1m {started} at start, {load_1m()} at end")
+
+
+if __name__ == "__main__":
+    main()
