@@ -49,13 +49,15 @@ class Comparison:
     failed: bool  # slower beyond --fail-above
 
 
-def _entries_from_rows(rows: list[dict[str, Any]], source: Path) -> list[Entry]:
+def _entries_from_rows(
+    rows: list[dict[str, Any]], source: Path, across: tuple[str, ...] = ()
+) -> list[Entry]:
     entries = []
     seen: set[ConfigIdentity] = set()
     for row in rows:
         if row.get("status") != "ok" or row.get("step_s_median") is None:
             continue
-        ident = ConfigIdentity.from_row(row)
+        ident = ConfigIdentity.from_row(row).without(across)
         if ident in seen:
             raise UsageError(f"{source} holds the configuration {ident.label} twice")
         seen.add(ident)
@@ -65,10 +67,11 @@ def _entries_from_rows(rows: list[dict[str, Any]], source: Path) -> list[Entry]:
     return entries
 
 
-def load(source: str | Path) -> list[Entry]:
+def load(source: str | Path, across: tuple[str, ...] = ()) -> list[Entry]:
     """The configurations of one run: a results folder, its timing.json, or a
-    pytest-benchmark JSON file."""
-    return _entries_from_rows(load_rows(source), Path(source))
+    pytest-benchmark JSON file. Fields named in ``across`` are left out of the identity, so
+    that rows differing only in them pair (a Keras run against a peer run: runtime, step)."""
+    return _entries_from_rows(load_rows(source), Path(source), across)
 
 
 # Between processes where both sides ran several (their medians are independent draws); else

@@ -30,6 +30,11 @@ _IMPLICIT = {
 }
 
 
+# Groups of fields that differ together: another framework runs another runtime, with its own
+# step and its own notion of compiling.
+ALIASES = {"framework": ("runtime", "step", "jit_compile")}
+
+
 def _jit(value: Any) -> bool | None:
     """``jit_compile`` as written to JSON (bool / None) or to CSV (text)."""
     if isinstance(value, str):
@@ -103,6 +108,17 @@ class ConfigIdentity:
             replicas=1 if strategy == "default" else (_whole(row.get("replicas")) or 1),
         )
 
+    def without(self, names: tuple[str, ...]) -> ConfigIdentity:
+        """The identity with ``names`` blanked, to match rows that differ in them on purpose.
+        An unknown field name is a usage error."""
+        names = tuple(n for name in names for n in ALIASES.get(name, (name,)))
+        known = {f.name for f in fields(self)}
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise UsageError(f"unknown identity field(s) {', '.join(unknown)}; choose from: "
+                             f"{', '.join(sorted(known | set(ALIASES)))}")  # fmt: skip
+        return replace(self, **dict.fromkeys(names)) if names else self
+
     def series(self) -> ConfigIdentity:
         """The identity with the batch size left out: one curve of a time-versus-batch plot."""
         return replace(self, batch_size=0)
@@ -120,6 +136,8 @@ class ConfigIdentity:
         """The non-default fields, as words: '' for the default configuration."""
         words = []
         for name, value in self.differences().items():
+            if value is None and name != "jit_compile":  # a field left out on purpose
+                continue
             if name == "precision":
                 if with_precision:
                     words.append(str(value))

@@ -226,7 +226,11 @@ def test_compare_and_plot_overlay_a_peer_folder(tmp_path):
     configs = matrix()
     sweep(tmp_path, FakeRunner(), configs)
     keras = keras_folder(tmp_path, configs)
-    report = compare(load(keras), load(tmp_path / "peer"))
+    # PyTorch rows are another runtime: never paired with Keras rows unless asked to
+    plain = compare(load(keras), load(tmp_path / "peer"))
+    assert plain["comparisons"] == [] and len(plain["only_in_new"]) == 4
+    across = ("framework",)
+    report = compare(load(keras, across), load(tmp_path / "peer", across))
     assert len(report["comparisons"]) == 4  # MobileNetV2's; NASNetMobile has no peer
     assert {round(c["ratio"], 6) for c in report["comparisons"]} == {0.5}
     assert len(report["only_in_base"]) == 4 and report["only_in_new"] == []

@@ -68,7 +68,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "peer",
         "time the same backbones in another framework, in castbench's results schema",
         "Measure castbench's timing matrix with another framework's own models, "
-        "for `castbench plot DIR --peer PEER_DIR` and `castbench compare DIR PEER_DIR`.",
+        "for `castbench plot DIR --peer PEER_DIR` and "
+        "`castbench compare DIR PEER_DIR --across framework`.",
         dest="framework",
         metavar="FRAMEWORK",
     )

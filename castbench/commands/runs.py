@@ -52,10 +52,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         subparsers,
         "compare",
         "compare two timing runs: step-time ratios with a significance test",
-        "Per configuration: median step time NEW/BASE and a two-sided "
-        "Mann-Whitney U test on the recorded step samples; a change counts as faster or "
-        "slower only when significant. BASE and NEW are results folders, their timing.json, "
-        "or pytest-benchmark JSON files. Exit status 1 when a configuration is significantly "
+        "Per configuration: median step time NEW/BASE and a two-sided test (Welch's t "
+        "between per-process medians where both runs used --processes, else Mann-Whitney U "
+        "on the step samples), Holm-adjusted over all configurations; a change counts as "
+        "faster or slower only when significant. Rows pair only when every measured field "
+        "matches (step kind, trainable, head, strategy, runtime, ...); the others are listed "
+        "as found on one side only. BASE and NEW are results folders, their timing.json, or "
+        "pytest-benchmark JSON files. Exit status 1 when a configuration is significantly "
         "slower by more than --fail-above percent.",
         [
             option("base", type=Path, metavar="BASE"),
@@ -68,6 +71,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                 help="exit 1 when a configuration is significantly slower by more than PCT percent",
             ),
             option("--alpha", type=float, default=0.05, help="significance level (default 0.05)"),
+            option(
+                "--across",
+                nargs="+",
+                default=(),
+                metavar="FIELD",
+                help="pair configurations that differ in these identity fields only, on purpose: "
+                "e.g. --across framework (runtime, step and jit) sets a Keras run against a "
+                "`castbench peer timm` run; --across step, the API step against the compiled",
+            ),
             option("--json", action="store_true", help="print the comparison as JSON"),
         ],
         func=run_compare,
@@ -95,7 +107,8 @@ def run_merge(args: argparse.Namespace) -> int:
 def run_compare(args: argparse.Namespace) -> int:
     from castbench.compare import compare, format_report, load
 
-    report = compare(load(args.base), load(args.new), alpha=args.alpha,
+    across = tuple(args.across)
+    report = compare(load(args.base, across), load(args.new, across), alpha=args.alpha,
                      fail_above=args.fail_above)  # fmt: skip
     if args.json:
         print_json(report)
