@@ -7,7 +7,16 @@ Each case is the step ``castbench timing`` measures, after the same warm-up; ``e
 the JSON records the configuration, the model's size and cost, and the derived rates.
 """
 
+import pytest
+
 
 def test_step(benchmark, timing_case):
     timing_case.benchmark(benchmark)
-    assert benchmark.stats.stats.median > 0
+    stats, extra = benchmark.stats.stats, benchmark.extra_info
+    # every timed round is one step of the configuration, after the warm-up
+    assert stats.rounds == timing_case.config.steps == len(stats.data)
+    # the rates in the JSON are the benchmark's own median, turned into images/s and epochs
+    assert extra["images_per_s"] == pytest.approx(extra["batch_size"] / stats.median)
+    assert extra["epoch_s"] == pytest.approx(extra["steps_per_epoch"] * stats.median)
+    # the first step compiled (or loaded) what the timed steps run: it is no steady step
+    assert extra["first_step_s"] >= stats.min

@@ -103,7 +103,6 @@ def test_precise_bn_uses_only_the_first_k_batches():
 
 
 def test_precise_bn_under_jax_matches_numpy():
-    pytest.importorskip("jax")
     env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3")
     script = MODEL_AND_REFERENCE + "\ncheck()\nprint(keras.backend.backend())\n"
     done = subprocess.run(

@@ -71,7 +71,8 @@ def test_a_crash_an_exception_and_a_hang_each_cost_one_row_and_the_sweep_complet
 
 
 def test_a_pool_process_does_not_outlive_a_killed_parent(tmp_path):
-    psutil = pytest.importorskip("psutil")
+    import psutil
+
     script = (
         "import sys\n"
         "from castbench.results import ResultsFolder\n"
