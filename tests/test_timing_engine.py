@@ -49,6 +49,7 @@ def test_cli_writes_ok_rows_with_spread_and_correct_epochs(tiny_run):
         )
         assert set(row["step_samples_s"]) == {"compiled", "api"}
         assert row["pct_of_peak"] > 0
+        assert row["matmul_precision"] == "default"  # TensorFlow's TF32 setting, left on
     metadata = json.loads((out / "run.json").read_text())
     assert metadata["backend"] == "tensorflow" and "--size 32" in metadata["command"]
     frame = pd.read_csv(out / "timing.csv")
