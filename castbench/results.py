@@ -59,8 +59,7 @@ COLUMNS = (
     "data_wait_fraction", "retried_from_batch", "strategy", "replicas", "per_replica_batch",
     "global_batch", "scaling_efficiency", "profile_dir", "runtime", "runtime_version",
     "threads", "processes", "process_spread_pct", "max_abs_diff", "keras_output_range",
-    "export_s", "artifact_mb", "status", "error",
-    "measured_at",
+    "export_s", "artifact_mb", "status", "error", "measured_at", "matmul_precision",
 )  # fmt: skip
 # Kept in timing.json only: lists do not belong in a CSV cell. samples_s / warmup_s are the
 # row's own step kind; step_samples_s holds every kind's ({kind: {warmup_s, samples_s}}).

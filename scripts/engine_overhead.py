@@ -8,7 +8,11 @@
    rotating, so drift hits all alike.
 
     python scripts/engine_overhead.py [--backbone mobilenetv2] [--size 96] [--batch 4] \
-        [--mode train|infer] [--rounds 5] [--steps 20] [--json out.json]
+        [--mode train infer] [--rounds 5] [--steps 20] [--no-keras-loop] [--json out.json]
+
+Several modes share one built model; with --json the file is rewritten after each mode, so a
+run stopped part-way keeps the modes it finished. --no-keras-loop leaves out the plain loop,
+whose ``train_on_batch`` compiles a step of its own (the compiled and API steps share one).
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import keras
 
@@ -108,55 +114,70 @@ def timed(step: Callable[[], None], count: int) -> list[float]:
     return samples
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--backbone", default="mobilenetv2")
-    parser.add_argument("--size", type=int, default=96)
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--mode", default="train", choices=("train", "infer"))
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--json", help="also write the medians and ratios here")
-    args = parser.parse_args()
-    start_quietly()
-
-    config = TimingConfig(backbones.get(args.backbone).name, args.size, args.batch, args.mode)
-    runner = StepRunner(build_for_timing(config), config)
-    loop_cost = statistics.median(timed(lambda: None, 100_000))
-    batch = runner.batch
-    contenders = {"compiled": runner.steps["compiled"], "api": runner.steps["api"],
-                  "keras_loop": KerasLoop(runner.model, args.mode, batch)}  # fmt: skip
+def compare(runner: StepRunner, rounds: int, steps: int, keras_loop: bool) -> dict:
+    """The contenders of one configuration interleaved in rounds, the order rotating: their
+    medians, spreads and ratios."""
+    mode, batch = runner.config.mode, runner.batch
+    contenders = {"compiled": runner.steps["compiled"], "api": runner.steps["api"]}
+    if keras_loop:
+        contenders["keras_loop"] = KerasLoop(runner.model, mode, batch)
     if keras.backend.backend() == "jax":
-        contenders["jax_stateless"] = JaxStatelessStep(runner.model, args.mode, batch)
+        contenders["jax_stateless"] = JaxStatelessStep(runner.model, mode, batch)
     runner.steps["compiled"].compile()
     samples: dict[str, list[float]] = {name: [] for name in contenders}
     names = list(contenders)
-    for round_index in range(args.rounds + 1):  # round 0 compiles and warms up, untimed
+    for round_index in range(rounds + 1):  # round 0 compiles and warms up, untimed
         order = names[round_index % len(names) :] + names[: round_index % len(names)]
         for name in order:
             step = contenders[name]
-            times = timed(step, args.steps if round_index else 2)
+            times = timed(step, steps if round_index else 2)
             step.finish()
             if round_index:
                 samples[name] += times
     medians = {name: statistics.median(times) for name, times in samples.items()}
     report = {
-        "key": config.key,
-        "backend": keras.backend.backend(),
-        "steps_each": args.steps * args.rounds,
-        "engine_loop_ns": loop_cost * 1e9,
+        "key": runner.config.key,
+        "steps_each": steps * rounds,
         "median_ms": {name: m * 1e3 for name, m in medians.items()},
         "sd_ms": {name: statistics.stdev(t) * 1e3 for name, t in samples.items()},
-        "ratio_to_keras_loop": {name: m / medians["keras_loop"] for name, m in medians.items()},
     }
-    if "jax_stateless" in medians:
-        report["ratio_to_jax_stateless"] = {name: m / medians["jax_stateless"]
-                                            for name, m in medians.items()}  # fmt: skip
-    print(json.dumps(report, indent=1))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump(report, handle, indent=1)
+    for reference in ("keras_loop", "jax_stateless"):
+        if reference in medians:
+            report[f"ratio_to_{reference}"] = {name: m / medians[reference]
+                                               for name, m in medians.items()}  # fmt: skip
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--backbone", default="mobilenetv2")
+    parser.add_argument("--size", type=int, default=96)
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--mode", nargs="+", default=["train"], choices=("train", "infer"))
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--no-keras-loop", action="store_true",
+                        help="leave out the train_on_batch / predict_on_batch loop")  # fmt: skip
+    parser.add_argument("--json", help="also write the medians and ratios here")
+    args = parser.parse_args()
+    start_quietly()
+
+    first = TimingConfig(backbones.get(args.backbone).name, args.size, args.batch, args.mode[0])
+    model = build_for_timing(first)
+    report: dict = {"backend": keras.backend.backend(), "engine_loop_ns":
+                    statistics.median(timed(lambda: None, 100_000)) * 1e9, "modes": {}}  # fmt: skip
+    for mode in args.mode:
+        runner = StepRunner(model, replace(first, mode=mode))
+        report["modes"][mode] = compare(runner, args.rounds, args.steps, not args.no_keras_loop)
+        runner.finish()
+        print(json.dumps(report["modes"][mode], indent=1), flush=True)
+        if args.json:
+            with open(args.json, "w", encoding="utf-8") as handle:
+                json.dump(report, handle, indent=1)
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # a time limit: the modes already written stay
+        sys.exit("engine_overhead: interrupted; the modes finished so far are in --json")

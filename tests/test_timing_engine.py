@@ -49,6 +49,7 @@ def test_cli_writes_ok_rows_with_spread_and_correct_epochs(tiny_run):
         assert row["pipeline_depth"] == 2 and row["images_per_s_pipelined"] > 0
         assert len(row["step_samples_s"]["compiled"]["pipelined_s"]) == 3
         assert row["pct_of_peak"] > 0
+        assert row["matmul_precision"] == "default"  # TensorFlow's TF32 setting, left on
     metadata = json.loads((out / "run.json").read_text())
     assert metadata["backend"] == "tensorflow" and "--size 32" in metadata["command"]
     frame = pd.read_csv(out / "timing.csv")

@@ -77,14 +77,17 @@ def run_timing(args: argparse.Namespace) -> int:
     modes = serving_modes(args.mode, args.runtime)
     from castbench.runtime import keras_backend_name
     from castbench.timing.compile_cache import CompileSettings
+    from castbench.timing.xla_options import XlaOptions
 
+    backend = keras_backend_name()
+    xla = XlaOptions.from_options(args.matmul_precision, args.fast_compile, backend)
     compile_settings = CompileSettings.from_options(args.compile_cache, args.compile_jobs,
-                                                    keras_backend_name())  # fmt: skip
+                                                    backend, xla)  # fmt: skip
     compile_settings.export()
     from castbench.timing.distributed.plan import plan
 
     distribution = plan(args.strategy, args.replicas, args.workers, args.profile,
-                        keras_backend_name())  # fmt: skip
+                        backend)  # fmt: skip
     common["profile"] = distribution.profile
     if distribution.in_process_multiworker:  # this process is one worker of the cluster
         args.isolate = "none"

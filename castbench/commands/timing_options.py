@@ -17,6 +17,7 @@ from castbench.timing.config import (
     STEP_CHOICES,
     STRATEGIES,
 )
+from castbench.timing.xla_options import MATMUL_PRECISIONS
 
 # Where inference runs: Keras, or the exported model in a serving runtime.
 RUNTIME_OPTIONS = (
@@ -65,6 +66,22 @@ STEP_OPTIONS = (
         metavar="N",
         help="under JAX, compile the matrix ahead of the timed phase in N processes "
         "(default: the host's cores within its memory; 0: off)",
+    ),
+    option(
+        "--matmul-precision",
+        choices=MATMUL_PRECISIONS,
+        default=None,
+        help="under JAX, the precision of float32 matmuls and convolutions: default (JAX's: "
+        "TF32 on Ampere and Hopper GPUs, plain float32 on a CPU), high (TF32 on those GPUs "
+        "too), highest (full float32). Default: JAX's own setting "
+        "(JAX_DEFAULT_MATMUL_PRECISION, else default); run.json and every row record it",
+    ),
+    option(
+        "--fast-compile",
+        action="store_true",
+        help="under JAX on a GPU, compile without autotuning convolutions and GEMMs "
+        "(XLA_FLAGS --xla_gpu_autotune_level=0): compiles faster, steps may be slower; "
+        "recorded in run.json (no effect on a CPU)",
     ),
     option("--precision", choices=PRECISIONS, default="float32"),
     option(

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from castbench.errors import UsageError
+from castbench.timing.xla_options import XlaOptions
 
 CACHE_ENV = "CASTBENCH_COMPILE_CACHE"  # a folder, or "off"; read by every worker process
 OFF = "off"
@@ -58,32 +59,39 @@ def default_jobs() -> int:
 
 @dataclass(frozen=True)
 class CompileSettings:
-    """How a timing run compiles: the persistent cache folder (JAX only) and how many
-    processes pre-compile the matrix before the timed phase."""
+    """How a timing run compiles: the persistent cache folder (JAX only), how many
+    processes pre-compile the matrix before the timed phase, and XLA's matmul precision and
+    autotuning (:mod:`castbench.timing.xla_options`)."""
 
     cache_dir: Path | None
     jobs: int
+    xla: XlaOptions = XlaOptions()
 
     @classmethod
-    def from_options(cls, cache: str | None, jobs: int | None, backend: str) -> CompileSettings:
+    def from_options(cls, cache: str | None, jobs: int | None, backend: str,
+                     xla: XlaOptions | None = None) -> CompileSettings:  # fmt: skip
         if jobs is not None and jobs < 0:
             raise UsageError(f"--compile-jobs must be 0 or more, got {jobs}")
+        xla = xla or XlaOptions()
         if backend != "jax":  # TensorFlow compiles on the first call, in the timed process
-            return cls(None, 0)
+            return cls(None, 0, xla)
         folder = None if (cache or "").lower() == OFF else Path(cache or default_cache_dir())
         if folder is None or jobs == 0:
-            return cls(folder, 0)
+            return cls(folder, 0, xla)
         if jobs is None:
             jobs = default_jobs()
-        return cls(folder, jobs)
+        return cls(folder, jobs, xla)
 
     def export(self) -> None:
-        """Tell this process's workers (which read the environment) which cache to use."""
+        """Tell this process's workers (which read the environment) which cache to use and
+        how to compile."""
         os.environ[CACHE_ENV] = str(self.cache_dir) if self.cache_dir else OFF
+        self.xla.export()
 
     def metadata(self) -> dict[str, Any]:
         return {"compile_cache": str(self.cache_dir) if self.cache_dir else None,
-                "compile_jobs": self.jobs, "xla_flags": os.environ.get("XLA_FLAGS")}  # fmt: skip
+                "compile_jobs": self.jobs, "xla_flags": os.environ.get("XLA_FLAGS"),
+                **self.xla.metadata()}  # fmt: skip
 
 
 def enable(folder: Path | None) -> str | None:

@@ -18,7 +18,7 @@ import keras
 from castbench.errors import classify_failure  # noqa: F401  (imported from here too)
 from castbench.models import build_model, compile_for_training
 from castbench.spec import ModelSpec
-from castbench.timing import compile_cache
+from castbench.timing import compile_cache, xla_options
 from castbench.timing.config import TimingConfig
 from castbench.timing.epoch import measure_epoch
 from castbench.timing.loss_scale import LossScaleSkips
@@ -41,6 +41,7 @@ def build_for_timing(config: TimingConfig) -> keras.Model:
     its ``tf.distribute`` strategy's scope, for a strategy other than ``default``)."""
     if keras.backend.backend() == "jax":  # compiled executables outlive the process
         compile_cache.enable(compile_cache.requested_cache_dir())
+        xla_options.apply_matmul_precision()
     scope = contextlib.nullcontext()
     if config.strategy != "default":
         from castbench.timing.distributed.strategy import strategy_for

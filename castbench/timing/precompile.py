@@ -6,7 +6,8 @@ its timed steps; compiles are independent of each other, and the persistent cach
 matrix's model groups are dealt to ``jobs`` processes, balanced by cost as shards are; each
 builds its models and compiles their steps into the cache. The timed phase then loads them and
 times one configuration at a time, alone on the device. A configuration that fails to
-pre-compile is simply compiled (and its failure reported) in the timed phase.
+pre-compile is simply compiled (and its failure reported in its row) in the timed phase; the
+pre-compiling process says which one failed and why on stderr, which it shares with this one.
 """
 
 from __future__ import annotations
@@ -38,9 +39,10 @@ def precompile(configs: Iterable[TimingConfig], jobs: int, stream=sys.stderr) ->
           f"{len(batches)} processes", file=stream)  # fmt: skip
     processes = []
     for batch in batches:
+        # its output and errors go to this process's stderr (file descriptor 2), whose
+        # stdout is kept for the results table
         process = subprocess.Popen([sys.executable, "-m", "castbench.timing.precompile"],
-                                   stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL,
+                                   stdin=subprocess.PIPE, stdout=2,
                                    env={**os.environ, **COMPILE_ENV})  # fmt: skip
         process.stdin.write(json.dumps([c.as_dict() for c in batch]).encode())
         process.stdin.close()
@@ -67,13 +69,16 @@ def compile_configs(configs: list[TimingConfig]) -> None:
     from castbench.timing.engine import StepRunner, build_for_timing
 
     for group in model_groups(configs):
+        config = group[0]
         try:
-            model = build_for_timing(group[0])
+            model = build_for_timing(config)
             for config in group:
                 runner = StepRunner(model, config)
                 runner.steps["compiled"].compile()
-        except Exception:  # the timed phase compiles it again and reports the failure
-            pass
+        except Exception as exc:  # the timed phase compiles it again and records the failure
+            print(f"castbench timing: pre-compiling {config.key} failed ({type(exc).__name__}: "
+                  f"{exc}); it and the rest of its model group compile in the timed phase",
+                  file=sys.stderr, flush=True)  # fmt: skip
         finally:
             model = None
             keras.backend.clear_session()

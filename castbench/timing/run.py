@@ -23,6 +23,7 @@ from castbench.timing.distributed.launcher import run_local_workers
 from castbench.timing.distributed.plan import Plan
 from castbench.timing.distributed.scaling import fill_scaling_efficiency
 from castbench.timing.precompile import precompile
+from castbench.timing.xla_options import resume_conflicts
 
 
 def run_timing_sweep(
@@ -58,7 +59,7 @@ def run_timing_sweep(
                              "choose another --out")  # fmt: skip
         metadata = environment.light_metadata(argv)
         if resume:
-            check_resumable(folder, metadata)
+            check_resumable(folder, {**metadata, **compile_settings.metadata()})
         folder.flush()  # an empty shard, too, leaves a results folder that merge reads
         folder.start_invocation(environment.invocation(metadata), {**metadata, "isolate": isolate,
                                 "shard": shard, "matrix": [c.key for c in matrix],
@@ -88,8 +89,10 @@ def run_timing_sweep(
 def check_resumable(folder: ResultsFolder, current: dict[str, Any]) -> None:
     """Refuse to add rows measured in another environment to ``folder`` (the check merge
     makes); fields not known yet on either side are checked when they are."""
-    recorded = environment.recorded(folder.run_metadata(), folder.rows)
+    run_metadata = folder.run_metadata()
+    recorded = environment.recorded(run_metadata, folder.rows)
     differ = environment.mismatches(recorded, current, str(folder.path), "this run")
+    differ += resume_conflicts(run_metadata, current)
     if differ:
         raise UsageError(f"cannot --resume: {'; '.join(differ)}; measure into a new --out "
                          "(castbench merge --allow-mixed joins such folders)")  # fmt: skip

@@ -19,11 +19,13 @@ from castbench.timing.config import TimingConfig
 from castbench.timing.engine import StepRunner, build_for_timing, measure
 from castbench.timing.peak import peak_for_precision
 from castbench.timing.schedule import drive
+from castbench.timing.xla_options import effective_matmul_precision
 
 
 def base_row(config: TimingConfig, device: str) -> dict[str, Any]:
     """The fields a row has whatever happened to the measurement."""
-    return row_header(config, device, keras.backend.backend())
+    header = row_header(config, device, keras.backend.backend())
+    return {**header, "matmul_precision": effective_matmul_precision()}
 
 
 def failed_row(config: TimingConfig, device: str, exc: BaseException) -> dict[str, Any]:
