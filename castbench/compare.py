@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from castbench.errors import UsageError
+from castbench.results import TIMED_STATUSES
 from castbench.stats import mann_whitney_u
 from castbench.timing.sources import load_rows
 
@@ -52,7 +53,7 @@ def _jit_head(key: str) -> str | None:
 def _entries_from_rows(rows: list[dict[str, Any]], source: Path) -> list[Entry]:
     entries = []
     for row in rows:
-        if row.get("status") != "ok" or row.get("step_s_median") is None:
+        if row.get("status") not in TIMED_STATUSES or row.get("step_s_median") is None:
             continue
         runtime = row.get("runtime") or "keras"  # rows from before serving runtimes: Keras
         ident = tuple(str(row[f]).lower() if f == "backbone" else row.get(f)

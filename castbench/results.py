@@ -33,7 +33,9 @@ CSV_FILE = "timing.csv"
 RUN_FILE = "run.json"
 LOCK_FILE = ".lock"
 # skipped: a peer framework has no such model; mismatch: a serving runtime's outputs differ
-STATUSES = ("ok", "oom", "error", "skipped", "mismatch")  # from Keras's: it is not timed
+# from Keras's: it is not timed; ungated: timed, but its gate could not judge (castbench.serving)
+STATUSES = ("ok", "oom", "error", "skipped", "mismatch", "ungated")
+TIMED_STATUSES = ("ok", "ungated")  # rows with a latency
 # Kept in run.json for each invocation, and joined (not replaced) by a --resume run.
 MATRIX_FIELDS = ("matrix", "shard_keys")
 
@@ -54,7 +56,8 @@ COLUMNS = (
     "data_wait_fraction", "retried_from_batch", "strategy", "replicas", "per_replica_batch",
     "global_batch", "scaling_efficiency", "profile_dir", "runtime", "runtime_version",
     "threads", "max_abs_diff", "keras_output_range", "export_s", "artifact_mb", "status", "error",
-    "measured_at",
+    "measured_at", "gate_output_range", "max_rel_diff", "runtime_settings", "session_s",
+    "artifact_reused", "load_1m_start", "load_1m_end",
 )  # fmt: skip
 # Kept in timing.json only: lists do not belong in a CSV cell. samples_s / warmup_s are the
 # row's own step kind; step_samples_s holds every kind's ({kind: {warmup_s, samples_s}}).

@@ -1,8 +1,9 @@
 """Serving runtimes: export through Keras, the correctness gate, runtime rows in the timing
-matrix, and one-line errors. Exports use a toy network (or MobileNetV2 at 32 px) so each takes
-seconds; tests that need a runtime skip where the serve extra is not installed."""
+matrix, reused exports, and one-line errors. Exports use a toy network (or MobileNetV2 at 32 px)
+so each takes seconds; tests that need a runtime skip where the serve extra is not installed."""
 
 import importlib.util
+import json
 
 import keras
 import numpy as np
@@ -15,15 +16,11 @@ from castbench.errors import UsageError
 from castbench.results import ResultsFolder
 from castbench.serving import bench as bench_module
 from castbench.serving import registry
+from castbench.serving.artifacts import record_path
 from castbench.serving.bench import ServingBench
-from castbench.serving.export import (
-    Artifact,
-    ExportError,
-    check_onnx_inputs,
-    export_model,
-    record_path,
-)
-from castbench.serving.gate import FLOAT32_TOLERANCE, max_abs_diff
+from castbench.serving.export import Artifact, ExportError, check_onnx_inputs, export_model
+from castbench.serving.gate import FLOAT32_TOLERANCE, JUDGEABLE, gate_batch, judge, max_abs_diff
+from castbench.serving.outputs import with_logit
 from castbench.serving.report import latency_table
 from castbench.serving.sessions import open_session
 from castbench.timing.config import TimingConfig, build_matrix
@@ -43,13 +40,14 @@ def needs(runtime: str):
 
 @pytest.fixture(scope="module")
 def toy_model() -> keras.Model:
-    """Conv + batch norm + GAP + sigmoid at 32 px: outputs that differ from image to image, so
-    a runtime that computed something else could not pass the gate."""
+    """Conv + batch norm + pooling to 4 x 4 + flatten + the sigmoid head at 32 px: logits that
+    differ from image to image by far more than the tolerance, so the gate can judge it."""
     keras.utils.set_random_seed(0)
     inputs = keras.Input((32, 32, 3), name="image")
-    x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
     x = keras.layers.BatchNormalization()(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.AveragePooling2D(8)(x)
+    x = keras.layers.Flatten()(x)
     outputs = keras.layers.Dense(1, activation="sigmoid", name="defect")(x)
     return keras.Model(inputs, outputs, name="toy_gap")
 
@@ -123,39 +121,79 @@ def test_unexportable_backbone_is_one_line_exit_2(monkeypatch, capsys, tmp_path)
 
 
 class OffsetSession:
-    """Stands in for a runtime that computes Keras's outputs plus ``offset``."""
+    """Stands in for a runtime that computes Keras's logits plus ``offset``."""
 
     def __init__(self, model, offset):
-        self.model, self.offset = model, offset
-        self.version, self.threads = "test", 1
+        self.served, self.offset = with_logit(model), offset
+        self.version, self.threads, self.settings = "test", 1, "none"
 
     def run(self, images):
-        return np.asarray(self.model.predict_on_batch(images)) + self.offset
+        outputs = self.served.predict_on_batch(images)
+        return {**outputs, "logit": np.asarray(outputs["logit"]) + self.offset}
+
+
+def fake_runtime(monkeypatch, model, offset, artifact):
+    monkeypatch.setattr(
+        bench_module, "require_runtime", lambda name: registry.SERVING_RUNTIMES[name]
+    )
+    monkeypatch.setattr(bench_module, "export_model", lambda *args: artifact)
+    monkeypatch.setattr(bench_module, "open_session",
+                        lambda *args: OffsetSession(model, offset))  # fmt: skip
 
 
 @pytest.mark.parametrize("offset, status", [(0.0, "ok"), (3 * FLOAT32_TOLERANCE, "mismatch")])
 def test_gate_times_only_runtimes_that_match_keras(toy_model, monkeypatch, tmp_path, offset,
                                                    status):  # fmt: skip
-    artifact = Artifact("onnx", tmp_path / "toy.onnx", (), 1.5, 2.0, 32, {})
-    monkeypatch.setattr(
-        bench_module, "require_runtime", lambda name: registry.SERVING_RUNTIMES[name]
-    )
-    monkeypatch.setattr(bench_module, "export_model", lambda model, fmt, out: artifact)
-    monkeypatch.setattr(bench_module, "open_session",
-                        lambda *args: OffsetSession(toy_model, offset))  # fmt: skip
+    fake_runtime(monkeypatch, toy_model, offset,
+                 Artifact("onnx", tmp_path / "toy.onnx", (), 1.5, 2.0, 32, {}))  # fmt: skip
     serving = ServingBench(toy_model)
     try:
-        row = serving.measure(config(runtime="onnxruntime", steps=2, warmup=1),
+        row = serving.measure(config(runtime="onnxruntime", batch_size=1, steps=2, warmup=1),
                               gflops_per_image=None)  # fmt: skip
     finally:
         serving.close()
     assert row["status"] == status
-    assert row["max_abs_diff"] == pytest.approx(offset, abs=1e-7)
-    assert row["keras_output_range"] > 1e-3  # the toy's outputs differ per image
-    assert row["artifact_mb"] == 1.5 and row["export_s"] >= 2.0
+    assert row["max_abs_diff"] == pytest.approx(offset, abs=1e-6)
+    # bs 1: the gate still compares 8 images, whose logits differ enough to judge
+    assert row["gate_output_range"] >= JUDGEABLE * FLOAT32_TOLERANCE
+    assert row["max_rel_diff"] == pytest.approx(row["max_abs_diff"] / row["gate_output_range"])
+    assert row["artifact_mb"] == 1.5 and row["export_s"] == 2.0 and row["session_s"] >= 0
     assert ("step_s_median" in row) == (status == "ok")
     if status == "mismatch":
-        assert "over the float32 tolerance 0.0001" in row["error"]
+        assert "over the tolerance 0.0001" in row["error"]
+
+
+def test_gate_is_ungated_where_keras_logits_barely_differ(toy_model, monkeypatch, tmp_path):
+    """A model whose logits are the same for every image (its head's kernel zeroed) is timed
+    but not called ok: any artifact would agree with it."""
+    flat = keras.models.clone_model(toy_model)
+    flat.set_weights(toy_model.get_weights())
+    head = flat.get_layer("defect")
+    head.set_weights([np.zeros_like(head.get_weights()[0]), head.get_weights()[1]])
+    fake_runtime(monkeypatch, flat, 0.0,
+                 Artifact("onnx", tmp_path / "t.onnx", (), 1.0, 1.0, 32, {}))  # fmt: skip
+    serving = ServingBench(flat)
+    try:
+        row = serving.measure(config(runtime="onnxruntime", steps=2, warmup=1), None)
+    finally:
+        serving.close()
+    assert row["status"] == "ungated" and row["step_s_median"] > 0
+    assert row["gate_output_range"] == 0 and "not verified" in row["error"]
+
+
+def test_judge_decides_mismatch_before_spread():
+    reference = np.array([[0.0], [1.0]])
+    assert judge(reference, reference).status == "ok"
+    assert judge(reference + 2e-4, reference).status == "mismatch"
+    assert judge(reference * 1e-3, reference * 1e-3).status == "ungated"
+    assert judge(reference * 1e-3 + 1.0, reference * 1e-3).status == "mismatch"
+    assert judge(np.array([[np.nan], [1.0]]), reference).status == "mismatch"
+
+
+def test_gate_batch_is_whole_batches_of_at_least_eight_images():
+    assert gate_batch(32, 1).shape == (8, 32, 32, 3)
+    assert gate_batch(32, 3).shape == (9, 32, 32, 3)
+    assert gate_batch(32, 16).shape == (16, 32, 32, 3)
 
 
 def test_max_abs_diff_refuses_other_shapes():
@@ -174,12 +212,56 @@ def test_toy_model_exports_and_matches_keras_in_each_runtime(toy_model, tmp_path
     assert artifact.size_mb == pytest.approx(on_disk / 2**20)
     record = record_path(artifact.path, artifact.format).read_text()
     assert '"keras": "3.' in record and f'"size_mb": {artifact.size_mb}' in record
+    assert '"weights": "none"' in record and '"weights_sha256": "' in record
     session = open_session(runtime, artifact, batch_size=3, threads=1)
     images = np.random.default_rng(1).uniform(-1, 1, (3, 32, 32, 3)).astype("float32")
-    reference = toy_model.predict_on_batch(images)
-    assert np.ptp(reference) > 1e-3
-    assert max_abs_diff(session.run(images), reference) <= FLOAT32_TOLERANCE
-    assert session.threads == 1 and session.version
+    reference = with_logit(toy_model).predict_on_batch(images)
+    outputs = session.run(images)
+    assert np.ptp(reference["logit"]) > 1e-2
+    for name in ("probability", "logit"):
+        assert max_abs_diff(outputs[name], reference[name]) <= FLOAT32_TOLERANCE
+    assert session.threads == 1 and session.version and "1" in session.settings
+
+
+def perturb_head_weight(toy_model, artifact, factor=1.01) -> None:
+    """Scale the largest of the head's kernel weights by ``factor`` where the artifact's files
+    store it (as float32 bytes: every converter here keeps the head's kernel as it is)."""
+    kernel = toy_model.get_layer("defect").get_weights()[0].astype("<f4")
+    needle = kernel.tobytes()
+    i = int(np.argmax(np.abs(kernel)))
+    changed = kernel.copy()
+    changed.flat[i] *= factor
+    hits = 0
+    for path in artifact.files:
+        data = path.read_bytes()
+        hits += data.count(needle)
+        path.write_bytes(data.replace(needle, changed.tobytes()))
+    assert hits == 1, f"the head's kernel is stored {hits} times in {artifact.files}"
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "litert", "openvino"])
+def test_one_weight_off_by_one_percent_is_a_mismatch(toy_model, tmp_path, runtime):
+    """An exported artifact whose one weight was changed by 1 % after export: reused from
+    its folder (its record still matches), it fails the gate in each format."""
+    if not installed(runtime):
+        pytest.skip(f"{runtime}: {registry.EXTRA_HINT}")
+    artifact = export_model(toy_model, registry.SERVING_RUNTIMES[runtime].format, tmp_path)
+    run = config(runtime=runtime, batch_size=2, steps=1, warmup=1, threads=1)
+
+    def gate() -> dict:
+        serving = ServingBench(toy_model, folder=str(tmp_path), require=True)
+        try:
+            return serving.prepare(run).fields
+        finally:
+            serving.close()
+
+    intact = gate()
+    perturb_head_weight(toy_model, artifact)
+    perturbed = gate()
+    assert intact["status"] == "ok" and intact["artifact_reused"] and intact["export_s"] == 0
+    assert intact["gate_output_range"] >= JUDGEABLE * FLOAT32_TOLERANCE
+    assert perturbed["status"] == "mismatch"
+    assert perturbed["max_abs_diff"] > FLOAT32_TOLERANCE
 
 
 @needs("onnxruntime")
@@ -193,9 +275,13 @@ def test_timing_command_writes_runtime_rows_at_batch_size_1(tmp_path):
     assert rows["keras"]["key"] == "MobileNetV2|32|1|infer|float32|auto|gap"
     assert rows["keras"]["runtime_version"] == keras.__version__
     served = rows["onnxruntime"]
-    assert served["status"] == "ok" and served["batch_size"] == 1 and served["threads"] == 1
-    assert served["max_abs_diff"] <= FLOAT32_TOLERANCE
+    # MobileNetV2's random-weight features vanish: its logits barely differ between images
+    judged = served["gate_output_range"] >= JUDGEABLE * FLOAT32_TOLERANCE
+    assert served["status"] == ("ok" if judged else "ungated")
+    assert served["batch_size"] == 1 and served["threads"] == 1
+    assert served["max_abs_diff"] <= FLOAT32_TOLERANCE and served["load_1m_start"] >= 0
     assert served["export_s"] > 0 and served["artifact_mb"] > 1 and served["step_s_median"] > 0
+    assert served["runtime_settings"] == "intra_op=1 inter_op=1 spinning=1"
     assert served["runtime_version"].startswith("1.")
     assert (out / "plots" / "latency_by_runtime.png").stat().st_size > 10_000
     assert "| MobileNetV2 | 32 |" in (out / "plots" / "latency_by_runtime.md").read_text()
@@ -229,3 +315,71 @@ def test_onnx_file_that_needs_more_than_the_image_is_an_export_error(tmp_path):
     save(helper.make_model(graph), tmp_path / "m.onnx")
     with pytest.raises(ExportError, match=r"left 1 constant\(s\) as inputs .*Sub/y:0"):
         check_onnx_inputs(tmp_path / "m.onnx", "toy")
+
+
+@needs("onnxruntime")
+def test_timing_reuses_what_castbench_export_wrote(tmp_path, monkeypatch):
+    """``castbench export`` once, then ``castbench timing --artifacts``: nothing is exported
+    again (the model of each run is built from the same seed) and export_s is 0."""
+    folder = tmp_path / "artifacts"
+    assert main(["export", "MobileNetV2", "--size", "32", "--format", "onnx",
+                 "--out", str(folder)]) == 0  # fmt: skip
+
+    def exported_again(*args):
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(bench_module, "export_model", exported_again)
+    out = tmp_path / "run"
+    code = main(["timing", "--backbones", "mobilenetv2", "--size", "32", "--batch", "1",
+                 "--runtime", "onnxruntime", "--threads", "1", "--steps", "2", "--warmup", "1",
+                 "--isolate", "none", "--no-plots", "--artifacts", str(folder), "--reuse-only",
+                 "--out", str(out)])  # fmt: skip
+    assert code == 0
+    (row,) = ResultsFolder(out).rows
+    assert row["artifact_reused"] is True and row["export_s"] == 0
+    assert row["session_s"] > 0 and row["artifact_mb"] > 1 and row["step_s_median"] > 0
+
+
+def fake_record(folder, **changes) -> None:
+    """An export record for MobileNetV2 at 32 px in ONNX, as castbench export writes it."""
+    from castbench.serving.artifacts import export_versions
+
+    folder.mkdir()
+    (folder / "mobilenetv2_gap_32px.onnx").write_bytes(b"onnx")
+    record = {"model": "mobilenetv2_gap", "input_size": 32, "format": "onnx", "weights": "none",
+              "weights_sha256": "0" * 64, "outputs": ["probability", "logit"],
+              "versions": export_versions("onnx"), "files": ["mobilenetv2_gap_32px.onnx"],
+              **changes}  # fmt: skip
+    (folder / "mobilenetv2_gap_32px.onnx.json").write_text(json.dumps(record))
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"versions": {"keras": "3.0.0"}}, "does not match: versions"),
+        ({"input_size": 64}, "does not match: input_size 64 (here 32)"),
+        ({"weights": "imagenet"}, "weights 'imagenet' (here 'none')"),
+        ({"files": ["gone.onnx"]}, "lists files that are not there (gone.onnx)"),
+        (None, "no export record"),
+    ],
+)
+def test_reuse_only_refuses_an_artifact_that_does_not_match(tmp_path, capsys, changes,
+                                                           message):  # fmt: skip
+    folder = tmp_path / "artifacts"
+    if changes is None:
+        folder.mkdir()
+    else:
+        fake_record(folder, **changes)
+    code = main(["timing", "--backbones", "mobilenetv2", "--size", "32", "--runtime",
+                 "onnxruntime", "--artifacts", str(folder), "--reuse-only",
+                 "--out", str(tmp_path / "run")])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0
+    assert err.startswith("castbench: error: cannot reuse the onnx artifact: ")
+    assert message in err
+    assert not (tmp_path / "run").exists()  # refused before anything started
+
+
+def test_reuse_only_without_a_folder_is_a_usage_error():
+    with pytest.raises(UsageError, match="--reuse-only needs --artifacts DIR"):
+        config(runtime="onnxruntime", reuse_only=True)

@@ -73,7 +73,8 @@ def run_timing(args: argparse.Namespace) -> int:
     common = dict(steps=args.steps, warmup=args.warmup, precision=args.precision,
                   jit_compile=args.jit, head=args.head, weights=args.weights,
                   trainable=args.trainable, step=args.step)  # fmt: skip
-    common.update(epoch_inputs(args), threads=args.threads)
+    common.update(epoch_inputs(args), threads=args.threads, reuse_only=args.reuse_only,
+                  artifacts=str(args.artifacts.resolve()) if args.artifacts else None)  # fmt: skip
     modes = serving_modes(args.mode, args.runtime)
     from castbench.runtime import keras_backend_name
     from castbench.timing.compile_cache import CompileSettings
@@ -93,6 +94,10 @@ def run_timing(args: argparse.Namespace) -> int:
               for config in build_matrix(args.backbones, args.batch, modes, args.size,
                                          runtimes=args.runtime, **common,
                                          **variant)]  # fmt: skip
+    if args.reuse_only:
+        from castbench.serving.artifacts import check_reusable
+
+        check_reusable(matrix)
     from castbench.timing.run import run_timing_sweep
     from castbench.timing.shard import select
 
@@ -109,7 +114,9 @@ def run_timing(args: argparse.Namespace) -> int:
         print_json(rows)
     else:
         print(summary_table(rows))
-    failed = [r for r in rows if r["status"] != "ok"]
+    from castbench.results import TIMED_STATUSES
+
+    failed = [r for r in rows if r["status"] not in TIMED_STATUSES]
     return 1 if failed else 0
 
 

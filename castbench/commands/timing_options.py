@@ -37,6 +37,20 @@ RUNTIME_OPTIONS = (
         help="CPU threads of a serving runtime (default: one per usable core); Keras rows use "
         "the backend's own thread pools",
     ),
+    option(
+        "--artifacts",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="reuse the artifacts castbench export wrote into DIR where their records match the "
+        "backbone, size, head, weights and versions; export the others into DIR (default: a "
+        "temporary folder per backbone)",
+    ),
+    option(
+        "--reuse-only",
+        action="store_true",
+        help="with --artifacts: export nothing; a missing or non-matching artifact is an error",
+    ),
 )
 
 

@@ -1,12 +1,59 @@
-"""The correctness gate: a runtime is timed only when its outputs on the fixed batch match
-Keras's. The tolerance is for float32 artifacts of the same weights; a converter that changed
-what the model computes shows up as a larger difference."""
+"""The correctness gate: a runtime's artifact is compared with Keras on a fixed gate batch, on
+the head's logit (before the sigmoid). Probabilities saturate: with random weights many
+backbones give every image the same probability, so any artifact, even a wrong one, would agree
+with Keras. The logit keeps the differences between images.
+
+A comparison can judge only where the compared values differ between images by much more than
+the tolerance; a gate whose spread is below ``JUDGEABLE`` x the tolerance is ``ungated``: the
+row is timed but nothing says the artifact computes the model.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 
-FLOAT32_TOLERANCE = 1e-4
+FLOAT32_TOLERANCE = 1e-4  # for float32 artifacts of the same weights
+JUDGEABLE = 100  # the spread over the gate batch must be at least this many tolerances
+GATE_IMAGES = 8  # at least this many images, whatever the batch size
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the gate found: ``status`` is ok, mismatch or ungated."""
+
+    status: str
+    output_range: float  # max - min of Keras's logits over the gate batch
+    max_abs_diff: float
+    tolerance: float
+
+    @property
+    def max_rel_diff(self) -> float:
+        return self.max_abs_diff / self.output_range if self.output_range > 0 else float("inf")
+
+    def fields(self) -> dict[str, Any]:
+        """The gate's columns of a timing row."""
+        return {
+            "gate_output_range": self.output_range,
+            "max_abs_diff": self.max_abs_diff,
+            "max_rel_diff": self.max_rel_diff,
+        }
+
+    def error(self, runtime: str) -> str | None:
+        """One line for the row's error cell; None when the gate passed."""
+        if self.status == "mismatch":
+            return (
+                f"max |{runtime} - keras| logit = {self.max_abs_diff:.3g} on the gate batch, "
+                f"over the tolerance {self.tolerance:g}"
+            )
+        if self.status == "ungated":
+            return (
+                f"not verified: Keras's logits spread by {self.output_range:.3g} over the gate "
+                f"batch, under {JUDGEABLE} x the tolerance {self.tolerance:g}"
+            )
+        return None
 
 
 def max_abs_diff(outputs: np.ndarray, reference: np.ndarray) -> float:
@@ -17,5 +64,24 @@ def max_abs_diff(outputs: np.ndarray, reference: np.ndarray) -> float:
     return float(np.max(np.abs(outputs - reference)))
 
 
-def passes(diff: float, tolerance: float = FLOAT32_TOLERANCE) -> bool:
-    return bool(np.isfinite(diff)) and diff <= tolerance
+def judge(outputs: np.ndarray, reference: np.ndarray, tolerance: float = FLOAT32_TOLERANCE
+          ) -> Verdict:  # fmt: skip
+    """Compare a runtime's logits with Keras's: a difference over ``tolerance`` is a mismatch
+    whatever the spread; otherwise the spread decides between ok and ungated."""
+    diff = max_abs_diff(outputs, reference)
+    spread = float(np.ptp(np.asarray(reference, dtype=np.float64)))
+    if not (np.isfinite(diff) and diff <= tolerance):
+        status = "mismatch"
+    elif spread < JUDGEABLE * tolerance:
+        status = "ungated"
+    else:
+        status = "ok"
+    return Verdict(status, spread, diff, tolerance)
+
+
+def gate_batch(input_size: int, batch_size: int, seed: int = 1) -> np.ndarray:
+    """Random images for the gate, at least ``GATE_IMAGES`` and a whole number of batches, so a
+    session made for one batch size runs them in chunks (a spread needs more than one image)."""
+    count = batch_size * -(-GATE_IMAGES // batch_size)
+    rng = np.random.default_rng(seed)
+    return rng.uniform(-1, 1, (count, input_size, input_size, 3)).astype("float32")

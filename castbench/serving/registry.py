@@ -11,6 +11,11 @@ from dataclasses import dataclass
 from castbench.errors import UsageError
 
 EXTRA_HINT = 'pip install "castbench[serve]"'
+# What every artifact serves, by name: the defect probability and the head's logit before the
+# sigmoid, which the correctness gate compares (castbench.serving.outputs builds them).
+PROBABILITY = "probability"
+LOGIT = "logit"
+OUTPUTS = (PROBABILITY, LOGIT)
 
 
 class MissingExtra(UsageError):

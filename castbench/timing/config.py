@@ -53,6 +53,8 @@ class TimingConfig:
     step: str = "compiled"  # the step kind the row's statistics describe (both are measured)
     runtime: str = "keras"  # keras | a serving runtime timing an exported artifact (RUNTIMES)
     threads: int | None = None  # serving runtime's CPU threads (None: one per usable core)
+    artifacts: str | None = None  # folder of exported artifacts to reuse (and to export into)
+    reuse_only: bool = False  # every artifact must be in ``artifacts`` already
 
     def __post_init__(self) -> None:
         if self.batch_size <= 0:
@@ -97,6 +99,8 @@ class TimingConfig:
             )
         if self.threads is not None and self.threads <= 0:
             raise UsageError(f"threads must be a positive whole number, got {self.threads}")
+        if self.reuse_only and not self.artifacts:
+            raise UsageError("--reuse-only needs --artifacts DIR, the folder to reuse from")
         if self.runtime == "keras":
             return
         # an exported artifact holds the forward pass only, in float32, on one device
