@@ -383,3 +383,26 @@ def test_reuse_only_refuses_an_artifact_that_does_not_match(tmp_path, capsys, ch
 def test_reuse_only_without_a_folder_is_a_usage_error():
     with pytest.raises(UsageError, match="--reuse-only needs --artifacts DIR"):
         config(runtime="onnxruntime", reuse_only=True)
+
+
+@needs("onnxruntime")
+def test_normalization_constants_are_folded_into_the_onnx_graph(tmp_path):
+    """EfficientNet's Normalization layer keeps its mean and variance as tensors made when it
+    is built; the ONNX export must hold them as constants, not ask for them as inputs."""
+    keras.utils.set_random_seed(0)
+    norm = keras.layers.Normalization(axis=-1)
+    norm.adapt(np.random.default_rng(0).uniform(-0.5, 1.0, (16, 32, 32, 3)).astype("float32"))
+    inputs = keras.Input((32, 32, 3), name="image")
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(norm(inputs))
+    x = keras.layers.Flatten()(keras.layers.AveragePooling2D(8)(x))
+    outputs = keras.layers.Dense(1, activation="sigmoid", name="defect")(x)
+    model = keras.Model(inputs, outputs, name="toy_norm")
+    mean = norm.mean
+    export_model(model, "onnx", tmp_path)  # refused if an input beside the image were left
+    assert norm.mean is mean  # the layer's own tensors again
+    serving = ServingBench(model, folder=str(tmp_path), require=True)
+    try:
+        fields = serving.prepare(config(runtime="onnxruntime", steps=1, warmup=1)).fields
+    finally:
+        serving.close()
+    assert fields["status"] == "ok" and fields["artifact_reused"]

@@ -31,6 +31,7 @@ from castbench.serving.artifacts import (
     weights_digest,
     weights_label,
 )
+from castbench.serving.constants import normalization_constants_inlined
 from castbench.serving.outputs import with_logit
 from castbench.serving.registry import require_format
 
@@ -95,7 +96,7 @@ def export_model(model: keras.Model, format_name: str, out_dir: Path, weights: s
                                  name=model.inputs[0].name)]  # fmt: skip
     start = clock()
     try:
-        with _openvino_telemetry_declined():
+        with _openvino_telemetry_declined(), normalization_constants_inlined(model):
             served.export(str(path), format=format_name, verbose=False, input_signature=signature)
     except Exception as exc:  # the converter's own reason, in one line
         raise ExportError(
