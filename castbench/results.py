@@ -57,7 +57,7 @@ COLUMNS = (
     "global_batch", "scaling_efficiency", "profile_dir", "runtime", "runtime_version",
     "threads", "max_abs_diff", "keras_output_range", "export_s", "artifact_mb", "status", "error",
     "measured_at", "gate_output_range", "max_rel_diff", "runtime_settings", "session_s",
-    "artifact_reused", "load_1m_start", "load_1m_end",
+    "artifact_reused", "load_1m_start", "load_1m_end", "gate_tolerance",
 )  # fmt: skip
 # Kept in timing.json only: lists do not belong in a CSV cell. samples_s / warmup_s are the
 # row's own step kind; step_samples_s holds every kind's ({kind: {warmup_s, samples_s}}).

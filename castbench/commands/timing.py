@@ -18,6 +18,7 @@ from castbench.commands.timing_options import (
     RUNTIME_OPTIONS,
     STEP_OPTIONS,
 )
+from castbench.errors import UsageError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -73,6 +74,8 @@ def run_timing(args: argparse.Namespace) -> int:
     common = dict(steps=args.steps, warmup=args.warmup, precision=args.precision,
                   jit_compile=args.jit, head=args.head, weights=args.weights,
                   trainable=args.trainable, step=args.step)  # fmt: skip
+    if args.artifacts and args.artifacts.exists() and not args.artifacts.is_dir():
+        raise UsageError(f"--artifacts must be a folder: {args.artifacts}")
     common.update(epoch_inputs(args), threads=args.threads, reuse_only=args.reuse_only,
                   artifacts=str(args.artifacts.resolve()) if args.artifacts else None)  # fmt: skip
     modes = serving_modes(args.mode, args.runtime)

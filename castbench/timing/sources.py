@@ -17,7 +17,7 @@ _EXTRA_COLUMNS = (
     "steps_per_epoch", "first_step_s", "compile_s", "images_per_s", "epoch_s", "warmup_s",
     "runtime", "runtime_version", "threads", "max_abs_diff", "keras_output_range", "export_s",
     "artifact_mb", "gate_output_range", "max_rel_diff", "runtime_settings", "session_s",
-    "artifact_reused",
+    "artifact_reused", "gate_tolerance",
 )  # fmt: skip
 
 
