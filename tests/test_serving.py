@@ -4,6 +4,7 @@ so each takes seconds; tests that need a runtime skip where the serve extra is n
 
 import importlib.util
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -67,7 +68,10 @@ def test_keras_keys_stay_and_runtime_keys_carry_runtime_and_threads():
     "fields, message",
     [
         ({"runtime": "onnxruntime", "mode": "train"}, "times inference only"),
-        ({"runtime": "openvino", "precision": "mixed_float16"}, "float32 artifacts only"),
+        (
+            {"runtime": "openvino", "precision": "mixed_float16"},
+            "takes float32 or int8 artifacts, not mixed_float16",
+        ),
         ({"runtime": "tensorrt"}, "unknown runtime 'tensorrt'"),
         ({"runtime": "litert", "threads": 0}, "threads must be a positive"),
     ],
@@ -134,7 +138,7 @@ class OffsetSession:
 
 def fake_runtime(monkeypatch, model, offset, artifact):
     monkeypatch.setattr(
-        bench_module, "require_runtime", lambda name: registry.SERVING_RUNTIMES[name]
+        bench_module, "require_runtime", lambda name, *rest: registry.SERVING_RUNTIMES[name]
     )
     monkeypatch.setattr(bench_module, "export_model", lambda *args: artifact)
     monkeypatch.setattr(bench_module, "open_session",
@@ -425,3 +429,76 @@ def test_normalization_constants_are_folded_into_the_onnx_graph(tmp_path):
     finally:
         serving.close()
     assert fields["status"] == "ok" and fields["artifact_reused"]
+
+
+@pytest.fixture(scope="module")
+def casting_set(tmp_path_factory):
+    """A tiny synthetic casting set: 24 training and 4 test images."""
+    from castbench.data.synth import generate
+
+    return generate(tmp_path_factory.mktemp("casting"), n_train=24, n_test=4)
+
+
+def test_calibration_images_come_from_the_training_split_only(casting_set, monkeypatch):
+    from castbench.data import loader
+    from castbench.serving.calibration import calibration_images
+
+    decoded = []
+    real = loader.decode_rgb
+    monkeypatch.setattr(loader, "decode_rgb",
+                        lambda path, size: decoded.append(path) or real(path, size))  # fmt: skip
+    images = calibration_images(str(casting_set), "MobileNetV2", 32, count=1000)
+    assert images.shape == (len(decoded), 32, 32, 3) and images.dtype == np.float32
+    assert 0 < len(decoded) < 24  # the training split less its validation images
+    assert all(Path(p).parts[-3] == "train" for p in decoded)
+    assert -1.0 <= images.min() < images.max() <= 1.0  # MobileNetV2's preprocess_input
+
+
+@pytest.mark.parametrize("runtime, marker", [("onnxruntime", b"QuantizeLinear"),
+                                             ("openvino", b'type="FakeQuantize"')])  # fmt: skip
+def test_int8_artifact_is_quantized_calibrated_and_gated(toy_model, casting_set, tmp_path,
+                                                         runtime, marker):  # fmt: skip
+    if (
+        not installed(runtime)
+        or importlib.util.find_spec("nncf" if runtime == "openvino" else "onnxruntime") is None
+    ):
+        pytest.skip(f"{runtime} int8: {registry.EXTRA_HINT}")
+    run = config(runtime=runtime, precision="int8", batch_size=2, steps=2, warmup=1, threads=1,
+                 calibration_data=str(casting_set), calibration_images=8)  # fmt: skip
+    serving = ServingBench(toy_model, folder=str(tmp_path))
+    try:
+        row = serving.measure(run, gflops_per_image=None)
+        artifact = serving.artifact(registry.SERVING_RUNTIMES[runtime].format, run)
+    finally:
+        serving.close()
+    assert ".int8." in artifact.path.name and marker in artifact.path.read_bytes()
+    record = json.loads(record_path(artifact.path, artifact.format).read_text())
+    assert record["precision"] == "int8" and "train split: 8 images" in record["calibration"]
+    assert row["status"] == "ok" and row["step_s_median"] > 0 and row["export_s"] > 0
+    # int8 is not float32: it moves logits, by less than a tenth of their spread here
+    assert (
+        0
+        < row["max_abs_diff"]
+        <= row["gate_tolerance"]
+        == pytest.approx(0.1 * row["gate_output_range"])
+    )
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--runtime", "onnxruntime"], "int8 needs calibration images: --data PATH"),
+        (["--runtime", "litert", "--data", "DATA"],
+         "the litert runtime takes float32 artifacts, not int8"),
+        (["--runtime", "keras", "openvino", "--data", "DATA"],
+         "int8 is a serving runtime's precision (onnxruntime, openvino); Keras times float32"),
+    ],
+)  # fmt: skip
+def test_int8_where_it_cannot_run_is_one_line_exit_2(casting_set, tmp_path, capsys, options,
+                                                     message):  # fmt: skip
+    options = [str(casting_set) if o == "DATA" else o for o in options]
+    code = main(["timing", "--backbones", "mobilenetv2", "--precision", "int8", *options,
+                 "--out", str(tmp_path / "run")])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0 and message in err
+    assert not (tmp_path / "run").exists()

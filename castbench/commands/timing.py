@@ -69,16 +69,19 @@ def epoch_inputs(args: argparse.Namespace) -> dict:
 
 
 def run_timing(args: argparse.Namespace) -> int:
-    from castbench.timing.config import build_matrix
+    from castbench.timing.config import QUANTIZED, build_matrix
 
     common = dict(steps=args.steps, warmup=args.warmup, precision=args.precision,
                   jit_compile=args.jit, head=args.head, weights=args.weights,
                   trainable=args.trainable, step=args.step)  # fmt: skip
     if args.artifacts and args.artifacts.exists() and not args.artifacts.is_dir():
         raise UsageError(f"--artifacts must be a folder: {args.artifacts}")
+    if args.precision in QUANTIZED and args.data is not None:  # calibration: its train split
+        common.update(calibration_data=str(args.data.resolve()),
+                      calibration_images=args.calibration_images)  # fmt: skip
     common.update(epoch_inputs(args), threads=args.threads, reuse_only=args.reuse_only,
                   artifacts=str(args.artifacts.resolve()) if args.artifacts else None)  # fmt: skip
-    modes = serving_modes(args.mode, args.runtime)
+    modes = serving_modes(args.mode, args.runtime, args.precision)
     from castbench.runtime import keras_backend_name
     from castbench.timing.compile_cache import CompileSettings
 
@@ -123,7 +126,7 @@ def run_timing(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def serving_modes(modes: list[str] | None, runtimes: list[str]) -> list[str]:
+def serving_modes(modes: list[str] | None, runtimes: list[str], precision: str) -> list[str]:
     """The modes to time: as given, else :func:`default_modes`. Serving runtimes must be
     installed: checked now, before anything slow starts."""
     from castbench.serving.registry import require_runtime
@@ -131,5 +134,5 @@ def serving_modes(modes: list[str] | None, runtimes: list[str]) -> list[str]:
 
     for name in runtimes:
         if name != "keras":
-            require_runtime(name)
+            require_runtime(name, precision)
     return modes or default_modes(runtimes)

@@ -12,6 +12,7 @@ from castbench.commands.options import option
 from castbench.commands.registry import HEAD_OPTION, TRAINABLE_OPTION
 from castbench.timing.config import (
     PRECISIONS,
+    QUANTIZED,
     RUNTIMES,
     SEED_TRAIN_IMAGES,
     STEP_KINDS,
@@ -80,7 +81,21 @@ STEP_OPTIONS = (
         help="under JAX, compile the matrix ahead of the timed phase in N processes "
         "(default: the host's cores within its memory; 0: off)",
     ),
-    option("--precision", choices=PRECISIONS, default="float32"),
+    option(
+        "--precision",
+        choices=(*PRECISIONS, *QUANTIZED),
+        default="float32",
+        help="Keras: float32 (default), mixed_float16, mixed_bfloat16; serving runtimes: "
+        "float32, or int8 (onnxruntime, openvino), quantized after export with calibration "
+        "images from the --data set's training split",
+    ),
+    option(
+        "--calibration-images",
+        type=positive_int,
+        default=100,
+        metavar="N",
+        help="int8: how many training-split images of --data calibrate (default 100)",
+    ),
     option(
         "--jit",
         action=argparse.BooleanOptionalAction,

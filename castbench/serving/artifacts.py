@@ -16,18 +16,20 @@ from pathlib import Path
 from typing import Any
 
 from castbench.errors import UsageError
-from castbench.serving.registry import FORMATS, OUTPUTS, installed_version
+from castbench.serving.registry import FORMATS, OUTPUTS, QUANTIZERS, installed_version
 
 # record fields that must equal the model's for the artifact to be reused
-MATCHED = ("model", "input_size", "weights", "outputs", "versions")
+MATCHED = ("model", "input_size", "weights", "outputs", "versions", "precision", "calibration")
 
 
 class ArtifactMismatch(UsageError):
     """A required artifact is missing, or its record does not match the model."""
 
 
-def export_versions(format_name: str) -> dict[str, str | None]:
+def export_versions(format_name: str, precision: str = "float32") -> dict[str, str | None]:
     packages = ("keras", "tensorflow", *FORMATS[format_name].packages)
+    if precision != "float32":  # and what quantized it
+        packages += QUANTIZERS[format_name]
     return {package: installed_version(package) for package in packages}
 
 
@@ -73,10 +75,17 @@ class Identity:
     weights_sha256: str | None  # None where the model has not been built
     outputs: tuple[str, ...] = OUTPUTS
     versions: dict[str, str | None] | None = None
+    precision: str = "float32"  # or int8: quantized from the float32 export
+    calibration: str | None = None  # int8: calibration_label of the images it was calibrated on
 
     def __post_init__(self) -> None:
         if self.versions is None:
-            object.__setattr__(self, "versions", export_versions(self.format))
+            object.__setattr__(self, "versions", export_versions(self.format, self.precision))
+
+    def path(self, folder: Path) -> Path:
+        """Where the artifact lives in ``folder``: ``<model>_<size>px[.<precision>]<suffix>``."""
+        tag = "" if self.precision == "float32" else f".{self.precision}"
+        return folder / f"{self.model}_{self.input_size}px{tag}{FORMATS[self.format].suffix}"
 
     def as_record(self) -> dict[str, Any]:
         record = asdict(self)
@@ -95,14 +104,6 @@ class Identity:
         return found
 
 
-def stem(model_name: str, input_size: int) -> str:
-    return f"{model_name}_{input_size}px"
-
-
-def artifact_path(folder: Path, model_name: str, input_size: int, format_name: str) -> Path:
-    return folder / f"{stem(model_name, input_size)}{FORMATS[format_name].suffix}"
-
-
 def record_path(artifact: Path, format_name: str) -> Path:
     return artifact.with_name(f"{artifact.stem}.{format_name}.json")
 
@@ -118,8 +119,7 @@ def read_record(path: Path) -> dict[str, Any] | None:
 
 def mismatch(identity: Identity, folder: Path) -> str | None:
     """Why the artifact for ``identity`` in ``folder`` cannot be reused; None when it can."""
-    path = artifact_path(folder, identity.model, identity.input_size, identity.format)
-    where = record_path(path, identity.format)
+    where = record_path(identity.path(folder), identity.format)
     record = read_record(where)
     if record is None:
         return f"no export record {where}"
@@ -130,6 +130,15 @@ def mismatch(identity: Identity, folder: Path) -> str | None:
     if differences:
         return f"{where} does not match: {'; '.join(differences)}"
     return None
+
+
+def config_calibration(config: Any) -> str | None:
+    """The calibration a ``TimingConfig``'s artifact has (None for float32)."""
+    if config.precision == "float32":
+        return None
+    from castbench.serving.calibration import calibration_label
+
+    return calibration_label(config.calibration_data, config.calibration_images)
 
 
 def check_reusable(configs: list[Any]) -> None:
@@ -144,7 +153,8 @@ def check_reusable(configs: list[Any]) -> None:
             continue
         name = f"{backbones.get(config.backbone).key}_{config.head}"  # as castbench.models
         identity = Identity(name, config.input_size, SERVING_RUNTIMES[config.runtime].format,
-                            weights_label(config.weights), None)  # fmt: skip
+                            weights_label(config.weights), None, precision=config.precision,
+                            calibration=config_calibration(config))  # fmt: skip
         reason = mismatch(identity, Path(config.artifacts))
         if reason is not None:
             raise ArtifactMismatch(f"cannot reuse the {identity.format} artifact: {reason}")

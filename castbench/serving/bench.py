@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +14,9 @@ import keras
 import numpy as np
 
 from castbench.results import measured_row
-from castbench.serving.artifacts import ArtifactMismatch, mismatch
+from castbench.serving.artifacts import ArtifactMismatch, Identity, config_calibration, mismatch
 from castbench.serving.export import Artifact, export_model, identity_of, load_artifact
-from castbench.serving.gate import gate_batch, judge
+from castbench.serving.gate import gate_batch, gate_size, judge
 from castbench.serving.outputs import with_logit
 from castbench.serving.registry import LOGIT, PROBABILITY, MissingExtra, require_runtime
 from castbench.serving.runner import RuntimeRunner, fixed_batch
@@ -48,42 +48,71 @@ class ServingBench:
         self._require = require
         self._temporary = None if folder else tempfile.TemporaryDirectory(prefix="castbench-")
         self._folder = Path(folder) if folder else Path(self._temporary.name)
-        self._artifacts: dict[str, Artifact] = {}
+        self._artifacts: dict[tuple[str, str], Artifact] = {}
+        self._calibration_images: np.ndarray | None = None
 
     @classmethod
     def for_config(cls, model: keras.Model, config: TimingConfig) -> ServingBench:
         return cls(model, config.weights, config.artifacts, config.reuse_only)
 
-    def artifact(self, format_name: str) -> Artifact:
-        """The artifact for ``format_name``: reused where the folder has a matching one, else
-        exported (an ExportError propagates for every batch size)."""
-        if format_name not in self._artifacts:
+    def artifact(self, format_name: str, config: TimingConfig | None = None) -> Artifact:
+        """The artifact for ``format_name`` at ``config``'s precision (float32 without one):
+        reused where the folder has a matching one, else exported, or quantized from the
+        float32 export (an ExportError propagates for every batch size)."""
+        precision = config.precision if config else "float32"
+        if (format_name, precision) not in self._artifacts:
             identity = identity_of(self.model, format_name, self._weights)
+            if precision != "float32":
+                identity = replace(identity, precision=precision, versions=None,
+                                   calibration=config_calibration(config))  # fmt: skip
             found = load_artifact(identity, self._folder)
             if found is None and self._require:
                 raise ArtifactMismatch(f"cannot reuse the {format_name} artifact: "
                                        f"{mismatch(identity, self._folder)}")  # fmt: skip
-            self._artifacts[format_name] = found or export_model(
-                self.model, format_name, self._folder, self._weights
-            )
-        return self._artifacts[format_name]
+            self._artifacts[format_name, precision] = found or self._make(identity, config)
+        return self._artifacts[format_name, precision]
+
+    def _make(self, identity: Identity, config: TimingConfig | None) -> Artifact:
+        if identity.precision == "float32":
+            return export_model(self.model, identity.format, self._folder, self._weights)
+        from castbench.serving.quantize import quantize_artifact
+
+        images = self._calibration(config)
+        return quantize_artifact(self.artifact(identity.format), identity, images, self._folder)
+
+    def _calibration(self, config: TimingConfig) -> np.ndarray:
+        if self._calibration_images is None:
+            from castbench.serving.calibration import calibration_images
+
+            self._calibration_images = calibration_images(
+                config.calibration_data, config.backbone, config.input_size,
+                config.calibration_images)  # fmt: skip
+        return self._calibration_images
+
+    def _gate_images(self, config: TimingConfig) -> np.ndarray:
+        """Random images for a float32 artifact; for a quantized one, calibration images (of
+        the training split): the ranges it was calibrated for."""
+        if config.precision == "float32":
+            return gate_batch(config.input_size, config.batch_size)
+        images = self._calibration(config)
+        return np.resize(images, (gate_size(config.batch_size), *images.shape[1:]))
 
     def prepare(self, config: TimingConfig) -> Prepared:
         """Export or reuse, open a session for ``config``'s batch and compare its logits with
         Keras's on the gate batch. A missing runtime gives a ``skipped`` status."""
         try:
-            runtime = require_runtime(config.runtime)
+            runtime = require_runtime(config.runtime, config.precision)
         except MissingExtra as exc:
             return Prepared(None, {"status": "skipped", "error": str(exc)})
-        artifact = self.artifact(runtime.format)
+        artifact = self.artifact(runtime.format, config)
         threads = config.threads or usable_cores()
         start = clock()
         session = open_session(config.runtime, artifact, config.batch_size, threads)
         session_s = clock() - start
-        images = gate_batch(config.input_size, config.batch_size)
+        images = self._gate_images(config)
         reference = self._served.predict_on_batch(images)
         verdict = judge(_run_in_batches(session, images, config.batch_size)[LOGIT],
-                        reference[LOGIT])  # fmt: skip
+                        reference[LOGIT], config.precision)  # fmt: skip
         fields: dict[str, Any] = {
             "runtime_version": session.version,
             "threads": session.threads,
@@ -92,7 +121,8 @@ class ServingBench:
             # the served probabilities' spread: 0 where they saturate, which is why the gate
             # compares logits
             "keras_output_range": float(np.ptp(reference[PROBABILITY])),
-            "export_s": artifact.export_s,  # 0 for an artifact reused from --artifacts
+            # 0 for an artifact reused from --artifacts; int8: the quantization's time
+            "export_s": artifact.export_s,
             "artifact_reused": artifact.reused,
             # like compile time, what it costs before the first request, apart from warm-up
             "session_s": session_s,
@@ -114,7 +144,7 @@ class ServingBench:
         return {**row, "status": prepared.fields["status"]}  # ungated stays ungated
 
     def close(self) -> None:
-        self.model = self._served = None  # the caller frees the model; this must not keep it
+        self.model = self._served = self._calibration_images = None  # nothing kept alive
         self._artifacts.clear()
         if self._temporary is not None:
             self._temporary.cleanup()

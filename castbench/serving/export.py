@@ -24,7 +24,6 @@ from castbench.errors import UsageError
 from castbench.files import atomic_write_text
 from castbench.serving.artifacts import (
     Identity,
-    artifact_path,
     mismatch,
     read_record,
     record_path,
@@ -33,7 +32,7 @@ from castbench.serving.artifacts import (
 )
 from castbench.serving.constants import normalization_constants_inlined
 from castbench.serving.outputs import with_logit
-from castbench.serving.registry import require_format
+from castbench.serving.registry import FORMATS, require_format
 
 clock = time.perf_counter
 
@@ -72,7 +71,7 @@ def load_artifact(identity: Identity, folder: Path) -> Artifact | None:
     """The artifact ``folder`` holds for ``identity``; None unless its record matches."""
     if mismatch(identity, folder) is not None:
         return None
-    path = artifact_path(folder, identity.model, identity.input_size, identity.format)
+    path = identity.path(folder)
     record = read_record(record_path(path, identity.format)) or {}
     files = tuple(folder / name for name in record["files"])
     return Artifact(identity.format, path, files, size_mb=record["size_mb"], export_s=0.0,
@@ -84,11 +83,10 @@ def export_model(model: keras.Model, format_name: str, out_dir: Path, weights: s
                  ) -> Artifact:  # fmt: skip
     """Export ``model`` (float32, square image input; built from ``--weights weights``) to
     ``format_name`` in ``out_dir``, with its probability and logit outputs."""
-    record = require_format(format_name)
+    require_format(format_name)
     identity = identity_of(model, format_name, weights)
-    input_size = identity.input_size
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = artifact_path(out_dir, model.name, input_size, format_name)
+    path = identity.path(out_dir)
     served = with_logit(model)
     logging.getLogger("tf2onnx").setLevel(logging.ERROR)  # it logs every rewrite at INFO
     # Given, not inferred: Keras's ONNX exporter refuses a model that was never called.
@@ -96,7 +94,7 @@ def export_model(model: keras.Model, format_name: str, out_dir: Path, weights: s
                                  name=model.inputs[0].name)]  # fmt: skip
     start = clock()
     try:
-        with _openvino_telemetry_declined(), normalization_constants_inlined(model):
+        with openvino_telemetry_declined(), normalization_constants_inlined(model):
             served.export(str(path), format=format_name, verbose=False, input_signature=signature)
     except Exception as exc:  # the converter's own reason, in one line
         raise ExportError(
@@ -105,23 +103,28 @@ def export_model(model: keras.Model, format_name: str, out_dir: Path, weights: s
     elapsed = clock() - start
     if format_name == "onnx":
         check_onnx_inputs(path, model.name)
-    files = (path, *(path.with_suffix(suffix) for suffix in record.companions))
+    return recorded(identity, path, elapsed)
+
+
+def recorded(identity: Identity, path: Path, elapsed: float) -> Artifact:
+    """The artifact just written at ``path`` in ``elapsed`` seconds, its record beside it."""
+    files = (path, *(path.with_suffix(suffix) for suffix in FORMATS[identity.format].companions))
     artifact = Artifact(
-        format=format_name,
+        format=identity.format,
         path=path,
         files=files,
         size_mb=sum(f.stat().st_size for f in files) / 2**20,
         export_s=elapsed,
-        input_size=input_size,
+        input_size=identity.input_size,
         versions=identity.versions,
     )
     text = json.dumps({**identity.as_record(), **artifact.as_dict()}, indent=2) + "\n"
-    atomic_write_text(record_path(path, format_name), text)
+    atomic_write_text(record_path(path, identity.format), text)
     return artifact
 
 
 @contextlib.contextmanager
-def _openvino_telemetry_declined() -> Iterator[None]:
+def openvino_telemetry_declined() -> Iterator[None]:
     """OpenVINO's converter reports usage to a web service unless the user opted out or it
     runs in CI (``CI=true``), which it then declines. castbench sends nothing anywhere, and from
     a multi-threaded TensorFlow process the forked sender deadlocks and stays behind."""

@@ -39,7 +39,7 @@ def build_for_timing(config: TimingConfig) -> keras.Model:
 
         scope = strategy_for(config).scope()
     previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(config.precision)
+    keras.config.set_dtype_policy(config.model_precision)
     try:
         with scope:
             model = build_model(
