@@ -502,3 +502,15 @@ def test_int8_where_it_cannot_run_is_one_line_exit_2(casting_set, tmp_path, caps
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.count("\n") == 0 and message in err
     assert not (tmp_path / "run").exists()
+
+
+def test_latency_table_keeps_ungated_rows_and_names_them():
+    rows = pd.DataFrame([
+        {"backbone": "A", "input_size": 32, "batch_size": 1, "status": s, "runtime": r,
+         "step_s_median": t}
+        for r, s, t in [("keras", "ok", 0.010), ("litert", "ungated", 0.002),
+                        ("openvino", "ungated", 0.003)]
+    ])  # fmt: skip
+    table = latency_table(rows, 1).iloc[0]
+    assert table["best runtime"] == "litert" and table["litert"] == pytest.approx(2.0)
+    assert table["ungated"] == "litert, openvino"
