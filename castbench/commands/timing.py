@@ -68,19 +68,28 @@ def epoch_inputs(args: argparse.Namespace) -> dict:
     return fields
 
 
+def serving_inputs(args: argparse.Namespace) -> dict:
+    """Where serving runtimes keep and reuse artifacts, and what int8 calibrates on (the --data
+    set's training split)."""
+    from castbench.timing.config import QUANTIZED
+
+    if args.artifacts and args.artifacts.exists() and not args.artifacts.is_dir():
+        raise UsageError(f"--artifacts must be a folder: {args.artifacts}")
+    folder = str(args.artifacts.resolve()) if args.artifacts else None
+    fields: dict = {"threads": args.threads, "reuse_only": args.reuse_only, "artifacts": folder}
+    if args.precision in QUANTIZED and args.data is not None:
+        fields.update(calibration_data=str(args.data.resolve()),
+                      calibration_images=args.calibration_images)  # fmt: skip
+    return fields
+
+
 def run_timing(args: argparse.Namespace) -> int:
-    from castbench.timing.config import QUANTIZED, build_matrix
+    from castbench.timing.config import build_matrix
 
     common = dict(steps=args.steps, warmup=args.warmup, precision=args.precision,
                   jit_compile=args.jit, head=args.head, weights=args.weights,
                   trainable=args.trainable, step=args.step)  # fmt: skip
-    if args.artifacts and args.artifacts.exists() and not args.artifacts.is_dir():
-        raise UsageError(f"--artifacts must be a folder: {args.artifacts}")
-    if args.precision in QUANTIZED and args.data is not None:  # calibration: its train split
-        common.update(calibration_data=str(args.data.resolve()),
-                      calibration_images=args.calibration_images)  # fmt: skip
-    common.update(epoch_inputs(args), threads=args.threads, reuse_only=args.reuse_only,
-                  artifacts=str(args.artifacts.resolve()) if args.artifacts else None)  # fmt: skip
+    common.update(epoch_inputs(args), **serving_inputs(args))
     modes = serving_modes(args.mode, args.runtime, args.precision)
     from castbench.runtime import keras_backend_name
     from castbench.timing.compile_cache import CompileSettings
