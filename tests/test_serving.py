@@ -20,7 +20,13 @@ from castbench.serving import registry
 from castbench.serving.artifacts import record_path
 from castbench.serving.bench import ServingBench
 from castbench.serving.export import Artifact, ExportError, check_onnx_inputs, export_model
-from castbench.serving.gate import JUDGEABLE, gate_batch, judge, max_abs_diff
+from castbench.serving.gate import (
+    JUDGEABLE,
+    QUANTIZED_SPREAD,
+    gate_batch,
+    judge,
+    max_abs_diff,
+)
 from castbench.serving.outputs import with_logit
 from castbench.serving.report import latency_table
 from castbench.serving.sessions import open_session
@@ -184,6 +190,15 @@ def test_gate_is_ungated_where_keras_logits_barely_differ(toy_model, monkeypatch
         serving.close()
     assert row["status"] == "ungated" and row["step_s_median"] > 0
     assert row["gate_output_range"] == 0 and "not verified" in row["error"]
+
+
+def test_quantized_logits_must_follow_the_images_better_than_any_constant():
+    reference = np.array([[0.0], [1.0], [4.0]])
+    assert judge(reference + 1.9, reference, "int8").status == "ok"
+    assert judge(reference + 2.1, reference, "int8").status == "mismatch"
+    midrange = np.full_like(reference, 2.0)  # the best constant: off by half the spread
+    assert judge(midrange + 1e-9, reference, "int8").status == "mismatch"
+    assert judge(reference + 5e-4, reference, "float32").status == "mismatch"  # 1e-4 of 4
 
 
 def test_judge_decides_mismatch_before_spread_at_any_scale():
@@ -475,13 +490,9 @@ def test_int8_artifact_is_quantized_calibrated_and_gated(toy_model, casting_set,
     record = json.loads(record_path(artifact.path, artifact.format).read_text())
     assert record["precision"] == "int8" and "train split: 8 images" in record["calibration"]
     assert row["status"] == "ok" and row["step_s_median"] > 0 and row["export_s"] > 0
-    # int8 is not float32: it moves logits, by less than a tenth of their spread here
-    assert (
-        0
-        < row["max_abs_diff"]
-        <= row["gate_tolerance"]
-        == pytest.approx(0.1 * row["gate_output_range"])
-    )
+    # int8 is not float32: it moves logits, here by less than a constant output would
+    assert row["gate_tolerance"] == pytest.approx(QUANTIZED_SPREAD * row["gate_output_range"])
+    assert 0 < row["max_abs_diff"] <= row["gate_tolerance"]
 
 
 @pytest.mark.parametrize(
