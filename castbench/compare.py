@@ -20,6 +20,7 @@ from typing import Any
 
 from castbench.errors import UsageError
 from castbench.identity import ConfigIdentity
+from castbench.results import TIMED_STATUSES
 from castbench.stats import holm, mann_whitney_u, welch_t
 from castbench.timing.sources import load_rows
 
@@ -55,7 +56,7 @@ def _entries_from_rows(
     entries = []
     seen: set[ConfigIdentity] = set()
     for row in rows:
-        if row.get("status") != "ok" or row.get("step_s_median") is None:
+        if row.get("status") not in TIMED_STATUSES or row.get("step_s_median") is None:
             continue
         ident = ConfigIdentity.from_row(row).without(across)
         if ident in seen:

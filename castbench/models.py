@@ -70,9 +70,17 @@ def _backbone_weights_argument(spec: ModelSpec) -> str | None:
     )
 
 
-def build_model(spec: ModelSpec) -> keras.Model:
-    """Backbone (include_top=False) + head, uncompiled."""
+# The seed of models built for timing and export: the same random weights in every build, so
+# an artifact exported by one process can be reused by another (castbench.serving.artifacts).
+BUILD_SEED = 0
+
+
+def build_model(spec: ModelSpec, seed: int | None = None) -> keras.Model:
+    """Backbone (include_top=False) + head, uncompiled; with ``seed``, Keras's global seed is
+    set first, so random initial weights are the same in every build."""
     spec.validate()
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
     record = spec.record
     size = spec.input_size
     weights = _backbone_weights_argument(spec)

@@ -132,7 +132,7 @@ class _ModelCache:
         if self.serving is None:
             from castbench.serving.bench import ServingBench
 
-            self.serving = ServingBench(self.model)
+            self.serving = ServingBench.for_config(self.model, config)
         return self.serving
 
     def release(self) -> None:

@@ -33,9 +33,11 @@ CSV_FILE = "timing.csv"
 RUN_FILE = "run.json"
 LOCK_FILE = ".lock"
 # skipped: a peer framework has no such model; mismatch: a serving runtime's outputs differ
-# recompiled: the backend traced or compiled again while timed steps ran; the times are kept
-# (and marked) but are not a clean measurement of the compiled step
-STATUSES = ("ok", "oom", "error", "skipped", "mismatch", "recompiled")
+# ungated: timed, but its gate could not judge (castbench.serving); recompiled: the backend
+# traced or compiled again while timed steps ran, so the times are kept (and marked) but are
+# not a clean measurement of the step
+STATUSES = ("ok", "oom", "error", "skipped", "mismatch", "ungated", "recompiled")
+TIMED_STATUSES = ("ok", "ungated")  # rows with a latency compare and plots may use
 _RECOMPILED = ("{} trace(s)/compile(s) while the timed steps ran: the step times include them "
                "(a shape, dtype or sharding of the state changed between steps)")  # fmt: skip
 # Kept in run.json for each invocation, and joined (not replaced) by a --resume run.
@@ -60,6 +62,8 @@ COLUMNS = (
     "global_batch", "scaling_efficiency", "profile_dir", "runtime", "runtime_version",
     "threads", "processes", "process_spread_pct", "max_abs_diff", "keras_output_range",
     "export_s", "artifact_mb", "status", "error", "measured_at", "matmul_precision",
+    "gate_output_range", "max_rel_diff", "runtime_settings", "session_s", "artifact_reused",
+    "load_1m_start", "load_1m_end", "gate_tolerance",
 )  # fmt: skip
 # Kept in timing.json only: lists do not belong in a CSV cell. samples_s / warmup_s are the
 # row's own step kind; step_samples_s holds every kind's ({kind: {warmup_s, samples_s}}).

@@ -1,8 +1,10 @@
 """Serving runtimes: export through Keras, the correctness gate, runtime rows in the timing
-matrix, and one-line errors. Exports use a toy network (or MobileNetV2 at 32 px) so each takes
-seconds; tests that need a runtime skip where the serve extra is not installed."""
+matrix, reused exports, and one-line errors. Exports use a toy network (or MobileNetV2 at 32 px)
+so each takes seconds; tests that need a runtime skip where the serve extra is not installed."""
 
 import importlib.util
+import json
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -15,15 +17,17 @@ from castbench.errors import UsageError
 from castbench.results import ResultsFolder
 from castbench.serving import bench as bench_module
 from castbench.serving import registry
+from castbench.serving.artifacts import record_path
 from castbench.serving.bench import ServingBench
-from castbench.serving.export import (
-    Artifact,
-    ExportError,
-    check_onnx_inputs,
-    export_model,
-    record_path,
+from castbench.serving.export import Artifact, ExportError, check_onnx_inputs, export_model
+from castbench.serving.gate import (
+    JUDGEABLE,
+    QUANTIZED_SPREAD,
+    gate_batch,
+    judge,
+    max_abs_diff,
 )
-from castbench.serving.gate import FLOAT32_TOLERANCE, max_abs_diff
+from castbench.serving.outputs import with_logit
 from castbench.serving.report import latency_table
 from castbench.serving.sessions import open_session
 from castbench.timing.config import TimingConfig, build_matrix
@@ -43,13 +47,14 @@ def needs(runtime: str):
 
 @pytest.fixture(scope="module")
 def toy_model() -> keras.Model:
-    """Conv + batch norm + GAP + sigmoid at 32 px: outputs that differ from image to image, so
-    a runtime that computed something else could not pass the gate."""
+    """Conv + batch norm + pooling to 4 x 4 + flatten + the sigmoid head at 32 px: logits that
+    differ from image to image by far more than the tolerance, so the gate can judge it."""
     keras.utils.set_random_seed(0)
     inputs = keras.Input((32, 32, 3), name="image")
-    x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
     x = keras.layers.BatchNormalization()(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.AveragePooling2D(8)(x)
+    x = keras.layers.Flatten()(x)
     outputs = keras.layers.Dense(1, activation="sigmoid", name="defect")(x)
     return keras.Model(inputs, outputs, name="toy_gap")
 
@@ -69,7 +74,10 @@ def test_keras_keys_stay_and_runtime_keys_carry_runtime_and_threads():
     "fields, message",
     [
         ({"runtime": "onnxruntime", "mode": "train"}, "times inference only"),
-        ({"runtime": "openvino", "precision": "mixed_float16"}, "float32 artifacts only"),
+        (
+            {"runtime": "openvino", "precision": "mixed_float16"},
+            "takes float32 or int8 artifacts, not mixed_float16",
+        ),
         ({"runtime": "tensorrt"}, "unknown runtime 'tensorrt'"),
         ({"runtime": "litert", "threads": 0}, "threads must be a positive"),
     ],
@@ -123,39 +131,95 @@ def test_unexportable_backbone_is_one_line_exit_2(monkeypatch, capsys, tmp_path)
 
 
 class OffsetSession:
-    """Stands in for a runtime that computes Keras's outputs plus ``offset``."""
+    """Stands in for a runtime that computes Keras's logits plus ``offset``."""
 
     def __init__(self, model, offset):
-        self.model, self.offset = model, offset
-        self.version, self.threads = "test", 1
+        self.served, self.offset = with_logit(model), offset
+        self.version, self.threads, self.settings = "test", 1, "none"
 
     def run(self, images):
-        return np.asarray(self.model.predict_on_batch(images)) + self.offset
+        outputs = self.served.predict_on_batch(images)
+        return {**outputs, "logit": np.asarray(outputs["logit"]) + self.offset}
 
 
-@pytest.mark.parametrize("offset, status", [(0.0, "ok"), (3 * FLOAT32_TOLERANCE, "mismatch")])
+def fake_runtime(monkeypatch, model, offset, artifact):
+    monkeypatch.setattr(
+        bench_module, "require_runtime", lambda name, *rest: registry.SERVING_RUNTIMES[name]
+    )
+    monkeypatch.setattr(bench_module, "export_model", lambda *args: artifact)
+    monkeypatch.setattr(bench_module, "open_session",
+                        lambda *args: OffsetSession(model, offset))  # fmt: skip
+
+
+@pytest.mark.parametrize("offset, status", [(0.0, "ok"), (1e-3, "mismatch")])
 def test_gate_times_only_runtimes_that_match_keras(toy_model, monkeypatch, tmp_path, offset,
                                                    status):  # fmt: skip
-    artifact = Artifact("onnx", tmp_path / "toy.onnx", (), 1.5, 2.0, 32, {})
-    monkeypatch.setattr(
-        bench_module, "require_runtime", lambda name: registry.SERVING_RUNTIMES[name]
-    )
-    monkeypatch.setattr(bench_module, "export_model", lambda model, fmt, out: artifact)
-    monkeypatch.setattr(bench_module, "open_session",
-                        lambda *args: OffsetSession(toy_model, offset))  # fmt: skip
+    fake_runtime(monkeypatch, toy_model, offset,
+                 Artifact("onnx", tmp_path / "toy.onnx", (), 1.5, 2.0, 32, {}))  # fmt: skip
     serving = ServingBench(toy_model)
     try:
-        row = serving.measure(config(runtime="onnxruntime", steps=2, warmup=1),
+        row = serving.measure(config(runtime="onnxruntime", batch_size=1, steps=2, warmup=1),
                               gflops_per_image=None)  # fmt: skip
     finally:
         serving.close()
     assert row["status"] == status
-    assert row["max_abs_diff"] == pytest.approx(offset, abs=1e-7)
-    assert row["keras_output_range"] > 1e-3  # the toy's outputs differ per image
-    assert row["artifact_mb"] == 1.5 and row["export_s"] >= 2.0
+    assert row["max_abs_diff"] == pytest.approx(offset, abs=1e-6)
+    # bs 1: the gate still compares 8 images, whose logits differ enough to judge
+    assert row["gate_output_range"] >= JUDGEABLE * row["gate_tolerance"]
+    assert 0 < row["gate_tolerance"] < 1e-3 / 3  # 1e-4 of logits under 1 in magnitude
+    assert row["max_rel_diff"] == pytest.approx(row["max_abs_diff"] / row["gate_output_range"])
+    assert row["artifact_mb"] == 1.5 and row["export_s"] == 2.0 and row["session_s"] >= 0
     assert ("step_s_median" in row) == (status == "ok")
     if status == "mismatch":
-        assert "over the float32 tolerance 0.0001" in row["error"]
+        assert "over the tolerance " in row["error"] and "of the largest logit" in row["error"]
+
+
+def test_gate_is_ungated_where_keras_logits_barely_differ(toy_model, monkeypatch, tmp_path):
+    """A model whose logits are the same for every image (its head's kernel zeroed) is timed
+    but not called ok: any artifact would agree with it."""
+    flat = keras.models.clone_model(toy_model)
+    flat.set_weights(toy_model.get_weights())
+    head = flat.get_layer("defect")
+    head.set_weights([np.zeros_like(head.get_weights()[0]), head.get_weights()[1]])
+    fake_runtime(monkeypatch, flat, 0.0,
+                 Artifact("onnx", tmp_path / "t.onnx", (), 1.0, 1.0, 32, {}))  # fmt: skip
+    serving = ServingBench(flat)
+    try:
+        row = serving.measure(config(runtime="onnxruntime", steps=2, warmup=1), None)
+    finally:
+        serving.close()
+    assert row["status"] == "ungated" and row["step_s_median"] > 0
+    assert row["gate_output_range"] == 0 and "not verified" in row["error"]
+
+
+def test_quantized_logits_must_follow_the_images_better_than_any_constant():
+    reference = np.array([[0.0], [1.0], [4.0]])
+    assert judge(reference + 1.9, reference, "int8").status == "ok"
+    assert judge(reference + 2.1, reference, "int8").status == "mismatch"
+    midrange = np.full_like(reference, 2.0)  # the best constant: off by half the spread
+    assert judge(midrange + 1e-9, reference, "int8").status == "mismatch"
+    assert judge(reference + 5e-4, reference, "float32").status == "mismatch"  # 1e-4 of 4
+
+
+def test_judge_decides_mismatch_before_spread_at_any_scale():
+    reference = np.array([[0.0], [1.0]])
+    assert judge(reference, reference).tolerance == pytest.approx(1e-4)
+    assert judge(reference + 5e-5, reference).status == "ok"
+    assert judge(reference + 2e-4, reference).status == "mismatch"
+    tiny = reference * 1e-12  # vanishing random-weight features: judged all the same
+    assert judge(tiny + 5e-17, tiny).status == "ok"
+    assert judge(tiny + 2e-16, tiny).status == "mismatch"
+    flat = np.array([[1.0], [1.0 + 1e-6]])  # spread 1e-6 under 100 x 1e-4 of 1.0
+    assert judge(flat, flat).status == "ungated"
+    assert judge(flat + 1.0, flat).status == "mismatch"
+    assert judge(np.zeros((2, 1)), np.zeros((2, 1))).status == "ungated"
+    assert judge(np.array([[np.nan], [1.0]]), reference).status == "mismatch"
+
+
+def test_gate_batch_is_whole_batches_of_at_least_eight_images():
+    assert gate_batch(32, 1).shape == (8, 32, 32, 3)
+    assert gate_batch(32, 3).shape == (9, 32, 32, 3)
+    assert gate_batch(32, 16).shape == (16, 32, 32, 3)
 
 
 def test_max_abs_diff_refuses_other_shapes():
@@ -174,12 +238,56 @@ def test_toy_model_exports_and_matches_keras_in_each_runtime(toy_model, tmp_path
     assert artifact.size_mb == pytest.approx(on_disk / 2**20)
     record = record_path(artifact.path, artifact.format).read_text()
     assert '"keras": "3.' in record and f'"size_mb": {artifact.size_mb}' in record
+    assert '"weights": "none"' in record and '"weights_sha256": "' in record
     session = open_session(runtime, artifact, batch_size=3, threads=1)
     images = np.random.default_rng(1).uniform(-1, 1, (3, 32, 32, 3)).astype("float32")
-    reference = toy_model.predict_on_batch(images)
-    assert np.ptp(reference) > 1e-3
-    assert max_abs_diff(session.run(images), reference) <= FLOAT32_TOLERANCE
-    assert session.threads == 1 and session.version
+    reference = with_logit(toy_model).predict_on_batch(images)
+    outputs = session.run(images)
+    assert np.ptp(reference["logit"]) > 1e-2
+    assert judge(outputs["logit"], reference["logit"]).status == "ok"
+    assert max_abs_diff(outputs["probability"], reference["probability"]) <= 1e-5
+    assert session.threads == 1 and session.version and "1" in session.settings
+
+
+def perturb_head_weight(toy_model, artifact, factor=1.01) -> None:
+    """Scale the largest of the head's kernel weights by ``factor`` where the artifact's files
+    store it (as float32 bytes: every converter here keeps the head's kernel as it is)."""
+    kernel = toy_model.get_layer("defect").get_weights()[0].astype("<f4")
+    needle = kernel.tobytes()
+    i = int(np.argmax(np.abs(kernel)))
+    changed = kernel.copy()
+    changed.flat[i] *= factor
+    hits = 0
+    for path in artifact.files:
+        data = path.read_bytes()
+        hits += data.count(needle)
+        path.write_bytes(data.replace(needle, changed.tobytes()))
+    assert hits == 1, f"the head's kernel is stored {hits} times in {artifact.files}"
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "litert", "openvino"])
+def test_one_weight_off_by_one_percent_is_a_mismatch(toy_model, tmp_path, runtime):
+    """An exported artifact whose one weight was changed by 1 % after export: reused from
+    its folder (its record still matches), it fails the gate in each format."""
+    if not installed(runtime):
+        pytest.skip(f"{runtime}: {registry.EXTRA_HINT}")
+    artifact = export_model(toy_model, registry.SERVING_RUNTIMES[runtime].format, tmp_path)
+    run = config(runtime=runtime, batch_size=2, steps=1, warmup=1, threads=1)
+
+    def gate() -> dict:
+        serving = ServingBench(toy_model, folder=str(tmp_path), require=True)
+        try:
+            return serving.prepare(run).fields
+        finally:
+            serving.close()
+
+    intact = gate()
+    perturb_head_weight(toy_model, artifact)
+    perturbed = gate()
+    assert intact["status"] == "ok" and intact["artifact_reused"] and intact["export_s"] == 0
+    assert intact["gate_output_range"] >= JUDGEABLE * intact["gate_tolerance"]
+    assert perturbed["status"] == "mismatch"
+    assert perturbed["max_abs_diff"] > perturbed["gate_tolerance"] > 0
 
 
 @needs("onnxruntime")
@@ -193,9 +301,13 @@ def test_timing_command_writes_runtime_rows_at_batch_size_1(tmp_path):
     assert rows["keras"]["key"] == "MobileNetV2|32|1|infer|float32|auto|gap"
     assert rows["keras"]["runtime_version"] == keras.__version__
     served = rows["onnxruntime"]
+    # MobileNetV2's random-weight logits are ~1e-11, yet judged: the tolerance is relative
+    assert served["gate_output_range"] < 1e-9
     assert served["status"] == "ok" and served["batch_size"] == 1 and served["threads"] == 1
-    assert served["max_abs_diff"] <= FLOAT32_TOLERANCE
+    assert served["gate_output_range"] >= JUDGEABLE * served["gate_tolerance"]
+    assert served["max_abs_diff"] <= served["gate_tolerance"] and served["load_1m_start"] >= 0
     assert served["export_s"] > 0 and served["artifact_mb"] > 1 and served["step_s_median"] > 0
+    assert served["runtime_settings"] == "intra_op=1 inter_op=1 spinning=1"
     assert served["runtime_version"].startswith("1.")
     assert (out / "plots" / "latency_by_runtime.png").stat().st_size > 10_000
     assert "| MobileNetV2 | 32 |" in (out / "plots" / "latency_by_runtime.md").read_text()
@@ -229,3 +341,187 @@ def test_onnx_file_that_needs_more_than_the_image_is_an_export_error(tmp_path):
     save(helper.make_model(graph), tmp_path / "m.onnx")
     with pytest.raises(ExportError, match=r"left 1 constant\(s\) as inputs .*Sub/y:0"):
         check_onnx_inputs(tmp_path / "m.onnx", "toy")
+
+
+@needs("onnxruntime")
+def test_timing_reuses_what_castbench_export_wrote(tmp_path, monkeypatch):
+    """``castbench export`` once, then ``castbench timing --artifacts``: nothing is exported
+    again (the model of each run is built from the same seed) and export_s is 0."""
+    folder = tmp_path / "artifacts"
+    assert main(["export", "MobileNetV2", "--size", "32", "--format", "onnx",
+                 "--out", str(folder)]) == 0  # fmt: skip
+
+    def exported_again(*args):
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(bench_module, "export_model", exported_again)
+    out = tmp_path / "run"
+    code = main(["timing", "--backbones", "mobilenetv2", "--size", "32", "--batch", "1",
+                 "--runtime", "onnxruntime", "--threads", "1", "--steps", "2", "--warmup", "1",
+                 "--isolate", "none", "--no-plots", "--artifacts", str(folder), "--reuse-only",
+                 "--out", str(out)])  # fmt: skip
+    assert code == 0
+    (row,) = ResultsFolder(out).rows
+    assert row["artifact_reused"] is True and row["export_s"] == 0
+    assert row["session_s"] > 0 and row["artifact_mb"] > 1 and row["step_s_median"] > 0
+
+
+def fake_record(folder, **changes) -> None:
+    """An export record for MobileNetV2 at 32 px in ONNX, as castbench export writes it."""
+    from castbench.serving.artifacts import export_versions
+
+    folder.mkdir()
+    (folder / "mobilenetv2_gap_32px.onnx").write_bytes(b"onnx")
+    record = {"model": "mobilenetv2_gap", "input_size": 32, "format": "onnx", "weights": "none",
+              "weights_sha256": "0" * 64, "outputs": ["probability", "logit"],
+              "versions": export_versions("onnx"), "files": ["mobilenetv2_gap_32px.onnx"],
+              **changes}  # fmt: skip
+    (folder / "mobilenetv2_gap_32px.onnx.json").write_text(json.dumps(record))
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"versions": {"keras": "3.0.0"}}, "does not match: versions"),
+        ({"input_size": 64}, "does not match: input_size 64 (here 32)"),
+        ({"weights": "imagenet"}, "weights 'imagenet' (here 'none')"),
+        ({"files": ["gone.onnx"]}, "lists files that are not there (gone.onnx)"),
+        (None, "no export record"),
+    ],
+)
+def test_reuse_only_refuses_an_artifact_that_does_not_match(tmp_path, capsys, changes,
+                                                           message):  # fmt: skip
+    folder = tmp_path / "artifacts"
+    if changes is None:
+        folder.mkdir()
+    else:
+        fake_record(folder, **changes)
+    code = main(["timing", "--backbones", "mobilenetv2", "--size", "32", "--runtime",
+                 "onnxruntime", "--artifacts", str(folder), "--reuse-only",
+                 "--out", str(tmp_path / "run")])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0
+    assert err.startswith("castbench: error: cannot reuse the onnx artifact: ")
+    assert message in err
+    assert not (tmp_path / "run").exists()  # refused before anything started
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--reuse-only"], "--reuse-only needs --artifacts DIR, the folder to reuse from"),
+        (["--artifacts", "FILE"], "--artifacts must be a folder: "),
+    ],
+)
+def test_artifacts_options_that_cannot_work_are_one_line_exit_2(tmp_path, capsys, options,
+                                                                message):  # fmt: skip
+    (tmp_path / "FILE").write_text("not a folder")
+    options = [str(tmp_path / o) if o == "FILE" else o for o in options]
+    code = main(["timing", "--backbones", "mobilenetv2", "--runtime", "onnxruntime", *options,
+                 "--out", str(tmp_path / "run")])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0 and message in err
+
+
+@needs("onnxruntime")
+def test_normalization_constants_are_folded_into_the_onnx_graph(tmp_path):
+    """EfficientNet's Normalization layer keeps its mean and variance as tensors made when it
+    is built; the ONNX export must hold them as constants, not ask for them as inputs."""
+    keras.utils.set_random_seed(0)
+    norm = keras.layers.Normalization(axis=-1)
+    norm.adapt(np.random.default_rng(0).uniform(-0.5, 1.0, (16, 32, 32, 3)).astype("float32"))
+    inputs = keras.Input((32, 32, 3), name="image")
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(norm(inputs))
+    x = keras.layers.Flatten()(keras.layers.AveragePooling2D(8)(x))
+    outputs = keras.layers.Dense(1, activation="sigmoid", name="defect")(x)
+    model = keras.Model(inputs, outputs, name="toy_norm")
+    mean = norm.mean
+    export_model(model, "onnx", tmp_path)  # refused if an input beside the image were left
+    assert norm.mean is mean  # the layer's own tensors again
+    serving = ServingBench(model, folder=str(tmp_path), require=True)
+    try:
+        fields = serving.prepare(config(runtime="onnxruntime", steps=1, warmup=1)).fields
+    finally:
+        serving.close()
+    assert fields["status"] == "ok" and fields["artifact_reused"]
+
+
+@pytest.fixture(scope="module")
+def casting_set(tmp_path_factory):
+    """A tiny synthetic casting set: 24 training and 4 test images."""
+    from castbench.data.synth import generate
+
+    return generate(tmp_path_factory.mktemp("casting"), n_train=24, n_test=4)
+
+
+def test_calibration_images_come_from_the_training_split_only(casting_set, monkeypatch):
+    from castbench.data import loader
+    from castbench.serving.calibration import calibration_images
+
+    decoded = []
+    real = loader.decode_rgb
+    monkeypatch.setattr(loader, "decode_rgb",
+                        lambda path, size: decoded.append(path) or real(path, size))  # fmt: skip
+    images = calibration_images(str(casting_set), "MobileNetV2", 32, count=1000)
+    assert images.shape == (len(decoded), 32, 32, 3) and images.dtype == np.float32
+    assert 0 < len(decoded) < 24  # the training split less its validation images
+    assert all(Path(p).parts[-3] == "train" for p in decoded)
+    assert -1.0 <= images.min() < images.max() <= 1.0  # MobileNetV2's preprocess_input
+
+
+@pytest.mark.parametrize("runtime, marker", [("onnxruntime", b"QuantizeLinear"),
+                                             ("openvino", b'type="FakeQuantize"')])  # fmt: skip
+def test_int8_artifact_is_quantized_calibrated_and_gated(toy_model, casting_set, tmp_path,
+                                                         runtime, marker):  # fmt: skip
+    if (
+        not installed(runtime)
+        or importlib.util.find_spec("nncf" if runtime == "openvino" else "onnxruntime") is None
+    ):
+        pytest.skip(f"{runtime} int8: {registry.EXTRA_HINT}")
+    run = config(runtime=runtime, precision="int8", batch_size=2, steps=2, warmup=1, threads=1,
+                 calibration_data=str(casting_set), calibration_images=8)  # fmt: skip
+    serving = ServingBench(toy_model, folder=str(tmp_path))
+    try:
+        row = serving.measure(run, gflops_per_image=None)
+        artifact = serving.artifact(registry.SERVING_RUNTIMES[runtime].format, run)
+    finally:
+        serving.close()
+    assert ".int8." in artifact.path.name and marker in artifact.path.read_bytes()
+    record = json.loads(record_path(artifact.path, artifact.format).read_text())
+    assert record["precision"] == "int8" and "train split: 8 images" in record["calibration"]
+    assert row["status"] == "ok" and row["step_s_median"] > 0 and row["export_s"] > 0
+    # int8 is not float32: it moves logits, here by less than a constant output would
+    assert row["gate_tolerance"] == pytest.approx(QUANTIZED_SPREAD * row["gate_output_range"])
+    assert 0 < row["max_abs_diff"] <= row["gate_tolerance"]
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--runtime", "onnxruntime"], "int8 needs calibration images: --data PATH"),
+        (["--runtime", "litert", "--data", "DATA"],
+         "the litert runtime takes float32 artifacts, not int8"),
+        (["--runtime", "keras", "openvino", "--data", "DATA"],
+         "int8 is a serving runtime's precision (onnxruntime, openvino); Keras times float32"),
+    ],
+)  # fmt: skip
+def test_int8_where_it_cannot_run_is_one_line_exit_2(casting_set, tmp_path, capsys, options,
+                                                     message):  # fmt: skip
+    options = [str(casting_set) if o == "DATA" else o for o in options]
+    code = main(["timing", "--backbones", "mobilenetv2", "--precision", "int8", *options,
+                 "--out", str(tmp_path / "run")])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0 and message in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_latency_table_keeps_ungated_rows_and_names_them():
+    rows = pd.DataFrame([
+        {"backbone": "A", "input_size": 32, "batch_size": 1, "status": s, "runtime": r,
+         "step_s_median": t}
+        for r, s, t in [("keras", "ok", 0.010), ("litert", "ungated", 0.002),
+                        ("openvino", "ungated", 0.003)]
+    ])  # fmt: skip
+    table = latency_table(rows, 1).iloc[0]
+    assert table["best runtime"] == "litert" and table["litert"] == pytest.approx(2.0)
+    assert table["ungated"] == "litert, openvino"

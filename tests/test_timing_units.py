@@ -33,7 +33,7 @@ def test_seed_training_images_follow_image_data_generator_split():
         ({"batch_size": 0}, "batch size must be a positive"),
         ({"batch_size": -2}, "batch size must be a positive"),
         ({"mode": "serve"}, "unknown mode"),
-        ({"precision": "int8"}, "unknown precision"),
+        ({"precision": "int4"}, "unknown precision"),
         ({"input_size": 40}, "at least 71x71"),
         ({"warmup": 0}, "warmup must be at least 1"),
         ({"trainable": "backbone"}, "unknown --trainable"),

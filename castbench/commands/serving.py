@@ -20,9 +20,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "export a backbone + head to ONNX, LiteRT or OpenVINO",
         "Build one backbone with its head and export it through Keras's own "
         "exporters (model.export: tf2onnx for ONNX, TensorFlow's LiteRT converter, "
-        "openvino.convert_model), float32, batch size left open. Each artifact gets a JSON "
-        "record beside it: files, size on disk, export time, exporter versions. Needs the "
-        'serve extra: pip install "castbench[serve]".',
+        "openvino.convert_model), float32, batch size left open, with two outputs: the "
+        "probability and the head's logit. Each artifact gets a JSON record beside it: what it "
+        "was exported from (model, size, weights and a digest of their values, versions), "
+        "files, size on disk, export time; castbench timing --artifacts OUT reuses it. Needs "
+        'the serve extra: pip install "castbench[serve]".',
         [
             option("name", help="backbone name, case-insensitive"),
             option(
@@ -53,14 +55,14 @@ def run_export(args: argparse.Namespace) -> int:
     spec = ModelSpec(args.name, args.size, head=args.head, weights=args.weights)
     spec.validate()
 
-    from castbench.models import build_model
+    from castbench.models import BUILD_SEED, build_model
     from castbench.serving.export import ExportError, export_model
 
-    model = build_model(spec)
+    model = build_model(spec, seed=BUILD_SEED)  # the weights castbench timing builds
     artifacts, failures = [], []
     for name in formats:
         try:
-            artifacts.append(export_model(model, name, args.out))
+            artifacts.append(export_model(model, name, args.out, args.weights))
         except ExportError as exc:
             failures.append(str(exc))
     if args.json:

@@ -18,6 +18,7 @@ from castbench.commands.timing_options import (
     RUNTIME_OPTIONS,
     STEP_OPTIONS,
 )
+from castbench.errors import UsageError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -67,14 +68,29 @@ def epoch_inputs(args: argparse.Namespace) -> dict:
     return fields
 
 
+def serving_inputs(args: argparse.Namespace) -> dict:
+    """Where serving runtimes keep and reuse artifacts, and what int8 calibrates on (the --data
+    set's training split)."""
+    from castbench.timing.config import QUANTIZED
+
+    if args.artifacts and args.artifacts.exists() and not args.artifacts.is_dir():
+        raise UsageError(f"--artifacts must be a folder: {args.artifacts}")
+    folder = str(args.artifacts.resolve()) if args.artifacts else None
+    fields: dict = {"threads": args.threads, "reuse_only": args.reuse_only, "artifacts": folder}
+    if args.precision in QUANTIZED and args.data is not None:
+        fields.update(calibration_data=str(args.data.resolve()),
+                      calibration_images=args.calibration_images)  # fmt: skip
+    return fields
+
+
 def run_timing(args: argparse.Namespace) -> int:
     from castbench.timing.config import build_matrix
 
     common = dict(steps=args.steps, warmup=args.warmup, precision=args.precision,
                   jit_compile=args.jit, head=args.head, weights=args.weights,
                   trainable=args.trainable, step=args.step)  # fmt: skip
-    common.update(epoch_inputs(args), threads=args.threads)
-    modes = serving_modes(args.mode, args.runtime)
+    common.update(epoch_inputs(args), **serving_inputs(args))
+    modes = serving_modes(args.mode, args.runtime, args.precision)
     from castbench.runtime import keras_backend_name
     from castbench.timing.compile_cache import CompileSettings
     from castbench.timing.xla_options import XlaOptions
@@ -96,6 +112,10 @@ def run_timing(args: argparse.Namespace) -> int:
               for config in build_matrix(args.backbones, args.batch, modes, args.size,
                                          runtimes=args.runtime, **common,
                                          **variant)]  # fmt: skip
+    if args.reuse_only:
+        from castbench.serving.artifacts import check_reusable
+
+        check_reusable(matrix)
     from castbench.timing.run import run_timing_sweep
     from castbench.timing.shard import select
 
@@ -113,11 +133,13 @@ def run_timing(args: argparse.Namespace) -> int:
         print_json(rows)
     else:
         print(summary_table(rows))
-    failed = [r for r in rows if r["status"] != "ok"]
+    from castbench.results import TIMED_STATUSES
+
+    failed = [r for r in rows if r["status"] not in TIMED_STATUSES]
     return 1 if failed else 0
 
 
-def serving_modes(modes: list[str] | None, runtimes: list[str]) -> list[str]:
+def serving_modes(modes: list[str] | None, runtimes: list[str], precision: str) -> list[str]:
     """The modes to time: as given, else :func:`default_modes`. Serving runtimes must be
     installed: checked now, before anything slow starts."""
     from castbench.serving.registry import require_runtime
@@ -125,5 +147,5 @@ def serving_modes(modes: list[str] | None, runtimes: list[str]) -> list[str]:
 
     for name in runtimes:
         if name != "keras":
-            require_runtime(name)
+            require_runtime(name, precision)
     return modes or default_modes(runtimes)

@@ -12,6 +12,7 @@ from castbench.commands.options import option
 from castbench.commands.registry import HEAD_OPTION, TRAINABLE_OPTION
 from castbench.timing.config import (
     PRECISIONS,
+    QUANTIZED,
     RUNTIMES,
     SEED_TRAIN_IMAGES,
     STEP_CHOICES,
@@ -37,6 +38,20 @@ RUNTIME_OPTIONS = (
         metavar="N",
         help="CPU threads of a serving runtime (default: one per usable core); Keras rows use "
         "the backend's own thread pools",
+    ),
+    option(
+        "--artifacts",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="reuse the artifacts castbench export wrote into DIR where their records match the "
+        "backbone, size, head, weights and versions; export the others into DIR (default: a "
+        "temporary folder per backbone)",
+    ),
+    option(
+        "--reuse-only",
+        action="store_true",
+        help="with --artifacts: export nothing; a missing or non-matching artifact is an error",
     ),
 )
 
@@ -83,7 +98,21 @@ STEP_OPTIONS = (
         "(XLA_FLAGS --xla_gpu_autotune_level=0): compiles faster, steps may be slower; "
         "recorded in run.json (no effect on a CPU)",
     ),
-    option("--precision", choices=PRECISIONS, default="float32"),
+    option(
+        "--precision",
+        choices=(*PRECISIONS, *QUANTIZED),
+        default="float32",
+        help="Keras: float32 (default), mixed_float16, mixed_bfloat16; serving runtimes: "
+        "float32, or int8 (onnxruntime, openvino), quantized after export with calibration "
+        "images from the --data set's training split",
+    ),
+    option(
+        "--calibration-images",
+        type=positive_int,
+        default=100,
+        metavar="N",
+        help="int8: how many training-split images of --data calibrate (default 100)",
+    ),
     option(
         "--jit",
         action=argparse.BooleanOptionalAction,

@@ -1,23 +1,26 @@
-"""Serving rows for one built Keras model: export it once per format (into a temporary folder
-that lives as long as the model), open a session per configuration, gate its outputs against
+"""Serving rows for one built Keras model: export it once per format (or read back an earlier
+export whose record matches), open a session per configuration, gate its logits against
 Keras's, then time it with the engine that times Keras steps."""
 
 from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 
 from castbench.results import measured_row
-from castbench.serving.export import Artifact, export_model
-from castbench.serving.gate import FLOAT32_TOLERANCE, max_abs_diff, passes
-from castbench.serving.registry import MissingExtra, require_runtime
+from castbench.serving.artifacts import ArtifactMismatch, Identity, config_calibration, mismatch
+from castbench.serving.export import Artifact, export_model, identity_of, load_artifact
+from castbench.serving.gate import gate_batch, gate_size, judge
+from castbench.serving.outputs import with_logit
+from castbench.serving.registry import LOGIT, PROBABILITY, MissingExtra, require_runtime
 from castbench.serving.runner import RuntimeRunner, fixed_batch
-from castbench.serving.sessions import open_session, usable_cores
+from castbench.serving.sessions import Session, open_session, usable_cores
 from castbench.timing.config import TimingConfig
 from castbench.timing.engine import measure
 
@@ -26,69 +29,129 @@ clock = time.perf_counter
 
 @dataclass
 class Prepared:
-    """A gated runtime step: ``runner`` is None when it did not pass the gate."""
+    """A gated runtime step: ``runner`` is None when it is not to be timed (mismatch)."""
 
     runner: RuntimeRunner | None
     fields: dict[str, Any]  # the serving columns of the row, and its status
 
 
 class ServingBench:
-    """Exports and sessions for ``model``; call :meth:`close` to delete the artifacts."""
+    """Artifacts and sessions for ``model`` (built from ``--weights weights``). Artifacts go
+    into ``folder`` and are reused from it when their records match; without a folder, into a
+    temporary one that :meth:`close` deletes. ``require``: refuse to export, reuse only."""
 
-    def __init__(self, model: keras.Model) -> None:
+    def __init__(self, model: keras.Model, weights: str = "none", folder: str | None = None,
+                 require: bool = False) -> None:  # fmt: skip
         self.model: keras.Model | None = model
-        self._folder = tempfile.TemporaryDirectory(prefix="castbench-serving-")
-        self._artifacts: dict[str, Artifact] = {}
+        self._served = with_logit(model)  # Keras's reference: the outputs an artifact serves
+        self._weights = weights
+        self._require = require
+        self._temporary = None if folder else tempfile.TemporaryDirectory(prefix="castbench-")
+        self._folder = Path(folder) if folder else Path(self._temporary.name)
+        self._artifacts: dict[tuple[str, str], Artifact] = {}
+        self._calibration_images: np.ndarray | None = None
 
-    def artifact(self, format_name: str) -> Artifact:
-        if format_name not in self._artifacts:  # an ExportError propagates for every batch size
-            self._artifacts[format_name] = export_model(
-                self.model, format_name, Path(self._folder.name)
-            )
-        return self._artifacts[format_name]
+    @classmethod
+    def for_config(cls, model: keras.Model, config: TimingConfig) -> ServingBench:
+        return cls(model, config.weights, config.artifacts, config.reuse_only)
+
+    def artifact(self, format_name: str, config: TimingConfig | None = None) -> Artifact:
+        """The artifact for ``format_name`` at ``config``'s precision (float32 without one):
+        reused where the folder has a matching one, else exported, or quantized from the
+        float32 export (an ExportError propagates for every batch size)."""
+        precision = config.precision if config else "float32"
+        if (format_name, precision) not in self._artifacts:
+            identity = identity_of(self.model, format_name, self._weights)
+            if precision != "float32":
+                identity = replace(identity, precision=precision, versions=None,
+                                   calibration=config_calibration(config))  # fmt: skip
+            found = load_artifact(identity, self._folder)
+            if found is None and self._require:
+                raise ArtifactMismatch(f"cannot reuse the {format_name} artifact: "
+                                       f"{mismatch(identity, self._folder)}")  # fmt: skip
+            self._artifacts[format_name, precision] = found or self._make(identity, config)
+        return self._artifacts[format_name, precision]
+
+    def _make(self, identity: Identity, config: TimingConfig | None) -> Artifact:
+        if identity.precision == "float32":
+            return export_model(self.model, identity.format, self._folder, self._weights)
+        from castbench.serving.quantize import quantize_artifact
+
+        images = self._calibration(config)
+        return quantize_artifact(self.artifact(identity.format), identity, images, self._folder)
+
+    def _calibration(self, config: TimingConfig) -> np.ndarray:
+        if self._calibration_images is None:
+            from castbench.serving.calibration import calibration_images
+
+            self._calibration_images = calibration_images(
+                config.calibration_data, config.backbone, config.input_size,
+                config.calibration_images)  # fmt: skip
+        return self._calibration_images
+
+    def _gate_images(self, config: TimingConfig) -> np.ndarray:
+        """Random images for a float32 artifact; for a quantized one, calibration images (of
+        the training split): the ranges it was calibrated for."""
+        if config.precision == "float32":
+            return gate_batch(config.input_size, config.batch_size)
+        images = self._calibration(config)
+        return np.resize(images, (gate_size(config.batch_size), *images.shape[1:]))
 
     def prepare(self, config: TimingConfig) -> Prepared:
-        """Export (once), open a session for ``config``'s batch and compare its outputs with
-        Keras's on the fixed batch. A missing runtime gives a ``skipped`` status."""
+        """Export or reuse, open a session for ``config``'s batch and compare its logits with
+        Keras's on the gate batch. A missing runtime gives a ``skipped`` status."""
         try:
-            runtime = require_runtime(config.runtime)
+            runtime = require_runtime(config.runtime, config.precision)
         except MissingExtra as exc:
             return Prepared(None, {"status": "skipped", "error": str(exc)})
-        artifact = self.artifact(runtime.format)
+        artifact = self.artifact(runtime.format, config)
         threads = config.threads or usable_cores()
         start = clock()
         session = open_session(config.runtime, artifact, config.batch_size, threads)
         session_s = clock() - start
-        images = fixed_batch(config)
-        reference = self.model.predict_on_batch(images)
-        diff = max_abs_diff(session.run(images), reference)
+        images = self._gate_images(config)
+        reference = self._served.predict_on_batch(images)
+        verdict = judge(_run_in_batches(session, images, config.batch_size)[LOGIT],
+                        reference[LOGIT], config.precision)  # fmt: skip
         fields: dict[str, Any] = {
             "runtime_version": session.version,
             "threads": session.threads,
-            "max_abs_diff": diff,
-            # 0 when Keras gives every image the same output (random weights can make a deep
-            # network's features vanish): then the gate above cannot tell models apart
-            "keras_output_range": float(reference.max() - reference.min()),
+            "runtime_settings": session.settings,
+            **verdict.fields(),
+            # the served probabilities' spread: 0 where they saturate, which is why the gate
+            # compares logits
+            "keras_output_range": float(np.ptp(reference[PROBABILITY])),
+            # 0 for an artifact reused from --artifacts; int8: the quantization's time
+            "export_s": artifact.export_s,
+            "artifact_reused": artifact.reused,
             # like compile time, what it costs before the first request, apart from warm-up
-            "export_s": artifact.export_s + session_s,
+            "session_s": session_s,
             "artifact_mb": artifact.size_mb,
             "jit_compile": None,
+            "status": verdict.status,
+            "error": verdict.error(config.runtime),
         }
-        if not passes(diff):
-            fields.update(status="mismatch",
-                          error=f"max |{config.runtime} - keras| = {diff:.3g} on the fixed "
-                          f"batch, over the float32 tolerance {FLOAT32_TOLERANCE:g}")  # fmt: skip
+        if verdict.status == "mismatch":
             return Prepared(None, fields)
-        return Prepared(RuntimeRunner(session, config, images), {**fields, "status": "ok"})
+        return Prepared(RuntimeRunner(session, config, fixed_batch(config)), fields)
 
     def measure(self, config: TimingConfig, gflops_per_image: float | None) -> dict[str, Any]:
-        """The measured and serving fields of ``config``'s row (not timed unless gated ok)."""
+        """The measured and serving fields of ``config``'s row (not timed on a mismatch)."""
         prepared = self.prepare(config)
         if prepared.runner is None:
             return prepared.fields
-        return measured_row(prepared.fields, measure(prepared.runner, gflops_per_image))
+        row = measured_row(prepared.fields, measure(prepared.runner, gflops_per_image))
+        return {**row, "status": prepared.fields["status"]}  # ungated stays ungated
 
     def close(self) -> None:
-        self.model = None  # the caller frees the model; this must not keep it alive
+        self.model = self._served = self._calibration_images = None  # nothing kept alive
         self._artifacts.clear()
-        self._folder.cleanup()
+        if self._temporary is not None:
+            self._temporary.cleanup()
+
+
+def _run_in_batches(session: Session, images: np.ndarray, batch_size: int
+                    ) -> dict[str, np.ndarray]:  # fmt: skip
+    """``session``'s outputs for ``images``, a whole number of its batches, concatenated."""
+    parts = [session.run(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}

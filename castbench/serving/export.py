@@ -1,7 +1,9 @@
 """Export a built Keras model through Keras 3's own exporters (``model.export``), which call
 the runtimes' converters: tf2onnx for ONNX, TensorFlow's LiteRT converter, and
-``openvino.convert_model``. Each artifact gets a JSON record beside it: its files, size on disk,
-export time and the versions of everything that produced it.
+``openvino.convert_model``. The artifact serves two named outputs, ``probability`` and the head's
+``logit`` (:mod:`castbench.serving.outputs`). Each artifact gets a JSON record beside it: what it
+was exported from (:class:`~castbench.serving.artifacts.Identity`), its files, size on disk and
+export time; :func:`load_artifact` reads a matching one back instead of exporting again.
 """
 
 from __future__ import annotations
@@ -20,7 +22,17 @@ import keras
 
 from castbench.errors import UsageError
 from castbench.files import atomic_write_text
-from castbench.serving.registry import FORMATS, installed_version, require_format
+from castbench.serving.artifacts import (
+    Identity,
+    mismatch,
+    read_record,
+    record_path,
+    weights_digest,
+    weights_label,
+)
+from castbench.serving.constants import normalization_constants_inlined
+from castbench.serving.outputs import with_logit
+from castbench.serving.registry import FORMATS, require_format
 
 clock = time.perf_counter
 
@@ -40,40 +52,50 @@ class Artifact:
     export_s: float
     input_size: int
     versions: dict[str, str | None]
+    reused: bool = False  # read back from an earlier export's folder; export_s is then 0
 
     def as_dict(self) -> dict[str, Any]:
         record = asdict(self)
         record.update(path=self.path.name, files=[f.name for f in self.files])
+        del record["reused"]  # a property of one use, not of the artifact
         return record
 
 
-def artifact_stem(model: keras.Model, input_size: int) -> str:
-    return f"{model.name}_{input_size}px"
+def identity_of(model: keras.Model, format_name: str, weights: str) -> Identity:
+    """What an export of ``model`` (built from ``--weights weights``) is made from."""
+    return Identity(model.name, int(model.input_shape[1]), format_name, weights_label(weights),
+                    weights_digest(model))  # fmt: skip
 
 
-def export_versions(format_name: str) -> dict[str, str | None]:
-    packages = ("keras", "tensorflow", *FORMATS[format_name].packages)
-    return {package: installed_version(package) for package in packages}
+def load_artifact(identity: Identity, folder: Path) -> Artifact | None:
+    """The artifact ``folder`` holds for ``identity``; None unless its record matches."""
+    if mismatch(identity, folder) is not None:
+        return None
+    path = identity.path(folder)
+    record = read_record(record_path(path, identity.format)) or {}
+    files = tuple(folder / name for name in record["files"])
+    return Artifact(identity.format, path, files, size_mb=record["size_mb"], export_s=0.0,
+                    input_size=identity.input_size, versions=record["versions"],
+                    reused=True)  # fmt: skip
 
 
-def record_path(artifact_path: Path, format_name: str) -> Path:
-    return artifact_path.with_name(f"{artifact_path.stem}.{format_name}.json")
-
-
-def export_model(model: keras.Model, format_name: str, out_dir: Path) -> Artifact:
-    """Export ``model`` (float32, square image input) to ``format_name`` in ``out_dir``."""
-    record = require_format(format_name)
-    input_size = int(model.input_shape[1])
+def export_model(model: keras.Model, format_name: str, out_dir: Path, weights: str = "none"
+                 ) -> Artifact:  # fmt: skip
+    """Export ``model`` (float32, square image input; built from ``--weights weights``) to
+    ``format_name`` in ``out_dir``, with its probability and logit outputs."""
+    require_format(format_name)
+    identity = identity_of(model, format_name, weights)
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{artifact_stem(model, input_size)}{record.suffix}"
+    path = identity.path(out_dir)
+    served = with_logit(model)
     logging.getLogger("tf2onnx").setLevel(logging.ERROR)  # it logs every rewrite at INFO
     # Given, not inferred: Keras's ONNX exporter refuses a model that was never called.
     signature = [keras.InputSpec(shape=(None, *model.input_shape[1:]), dtype="float32",
                                  name=model.inputs[0].name)]  # fmt: skip
     start = clock()
     try:
-        with _openvino_telemetry_declined():
-            model.export(str(path), format=format_name, verbose=False, input_signature=signature)
+        with openvino_telemetry_declined(), normalization_constants_inlined(model):
+            served.export(str(path), format=format_name, verbose=False, input_signature=signature)
     except Exception as exc:  # the converter's own reason, in one line
         raise ExportError(
             f"{model.name} cannot be exported to {format_name}: {_first_line(exc)}"
@@ -81,23 +103,28 @@ def export_model(model: keras.Model, format_name: str, out_dir: Path) -> Artifac
     elapsed = clock() - start
     if format_name == "onnx":
         check_onnx_inputs(path, model.name)
-    files = (path, *(path.with_suffix(suffix) for suffix in record.companions))
+    return recorded(identity, path, elapsed)
+
+
+def recorded(identity: Identity, path: Path, elapsed: float) -> Artifact:
+    """The artifact just written at ``path`` in ``elapsed`` seconds, its record beside it."""
+    files = (path, *(path.with_suffix(suffix) for suffix in FORMATS[identity.format].companions))
     artifact = Artifact(
-        format=format_name,
+        format=identity.format,
         path=path,
         files=files,
         size_mb=sum(f.stat().st_size for f in files) / 2**20,
         export_s=elapsed,
-        input_size=input_size,
-        versions=export_versions(format_name),
+        input_size=identity.input_size,
+        versions=identity.versions,
     )
-    text = json.dumps({"model": model.name, **artifact.as_dict()}, indent=2) + "\n"
-    atomic_write_text(record_path(path, format_name), text)
+    text = json.dumps({**identity.as_record(), **artifact.as_dict()}, indent=2) + "\n"
+    atomic_write_text(record_path(path, identity.format), text)
     return artifact
 
 
 @contextlib.contextmanager
-def _openvino_telemetry_declined() -> Iterator[None]:
+def openvino_telemetry_declined() -> Iterator[None]:
     """OpenVINO's converter reports usage to a web service unless the user opted out or it
     runs in CI (``CI=true``), which it then declines. castbench sends nothing anywhere, and from
     a multi-threaded TensorFlow process the forked sender deadlocks and stays behind."""

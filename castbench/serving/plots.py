@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from castbench.results import TIMED_STATUSES  # noqa: E402
 from castbench.timing.config import RUNTIMES  # noqa: E402
 
 STEM = "latency_by_runtime"
@@ -19,7 +20,7 @@ STEM = "latency_by_runtime"
 
 def plot_runtimes(rows: pd.DataFrame, out_dir: Path) -> list[Path]:
     """Write ``latency_by_runtime`` (PNG and SVG) into ``out_dir``; return the PNG path."""
-    ok = rows[(rows["status"] == "ok") & (rows["mode"] == "infer")]
+    ok = rows[rows["status"].isin(TIMED_STATUSES) & (rows["mode"] == "infer")]
     if ok.empty:
         return []
     ok = ok.assign(runtime=ok["runtime"].fillna("keras"))

@@ -11,6 +11,11 @@ from dataclasses import dataclass
 from castbench.errors import UsageError
 
 EXTRA_HINT = 'pip install "castbench[serve]"'
+# What every artifact serves, by name: the defect probability and the head's logit before the
+# sigmoid, which the correctness gate compares (castbench.serving.outputs builds them).
+PROBABILITY = "probability"
+LOGIT = "logit"
+OUTPUTS = (PROBABILITY, LOGIT)
 
 
 class MissingExtra(UsageError):
@@ -41,6 +46,9 @@ FORMATS: dict[str, Format] = {
     "litert": Format("litert", ".tflite", ()),  # TensorFlow's own LiteRT (TFLite) converter
     "openvino": Format("openvino", ".xml", ("openvino",), companions=(".bin",)),
 }
+# The packages that quantize each format's artifacts (castbench.serving.quantize)
+QUANTIZERS: dict[str, tuple[str, ...]] = {"onnx": ("onnxruntime",), "openvino": ("nncf",),
+                                          "litert": ()}  # fmt: skip
 SERVING_RUNTIMES: dict[str, Runtime] = {
     "onnxruntime": Runtime("onnxruntime", "onnx", "onnxruntime"),
     "litert": Runtime("litert", "litert", "ai-edge-litert"),
@@ -51,9 +59,11 @@ _MODULES = {"ai-edge-litert": "ai_edge_litert"}
 
 
 def serve_packages() -> list[str]:
-    """The exporters and runtimes of the serve extra, as PyPI names."""
+    """The exporters, runtimes and quantizers of the serve extra, as PyPI names."""
     exporters = [p for record in FORMATS.values() for p in record.packages]
-    return list(dict.fromkeys([*exporters, *(r.package for r in SERVING_RUNTIMES.values())]))
+    quantizers = [p for packages in QUANTIZERS.values() for p in packages]
+    runtimes = [r.package for r in SERVING_RUNTIMES.values()]
+    return list(dict.fromkeys([*exporters, *runtimes, *quantizers]))
 
 
 def installed_version(package: str) -> str | None:
@@ -79,12 +89,15 @@ def require_format(name: str) -> Format:
     return record
 
 
-def require_runtime(name: str) -> Runtime:
-    """The runtime ``name``, once it and its format's converters are known to be installed."""
+def require_runtime(name: str, precision: str = "float32") -> Runtime:
+    """The runtime ``name``, once it and its format's converters (and, for a precision other
+    than float32, its quantizer) are known to be installed."""
     if name not in SERVING_RUNTIMES:
         choices = ", ".join(SERVING_RUNTIMES)
         raise UsageError(f"unknown serving runtime {name!r}; choose from: {choices}")
     record = SERVING_RUNTIMES[name]
     _require((record.package,), f"the {name} runtime")
     require_format(record.format)
+    if precision != "float32":
+        _require(QUANTIZERS[record.format], f"{precision} in {name}")
     return record

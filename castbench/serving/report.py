@@ -8,16 +8,19 @@ from pathlib import Path
 
 import pandas as pd
 
+from castbench.results import TIMED_STATUSES
+
 KERAS = "keras"
 
 
 def latency_table(rows: pd.DataFrame, batch_size: int) -> pd.DataFrame:
     """One row per backbone: median ms per runtime, the best serving runtime, best / Keras.
 
-    Only timed rows (status ok) count; a runtime that did not export, mismatched or is not
-    installed has no latency (NaN).
+    Timed rows (status ok or ungated) count; a runtime that did not export, mismatched or is
+    not installed has no latency (NaN). ``ungated`` names the runtimes whose gate could not
+    judge (their latency is measured, their correctness is not known).
     """
-    ok = rows[(rows["status"] == "ok") & (rows["batch_size"] == batch_size)]
+    ok = rows[rows["status"].isin(TIMED_STATUSES) & (rows["batch_size"] == batch_size)]
     if "runtime" not in ok:
         ok = ok.assign(runtime=KERAS)
     ok = ok.assign(runtime=ok["runtime"].fillna(KERAS), ms=ok["step_s_median"] * 1e3)
@@ -31,6 +34,8 @@ def latency_table(rows: pd.DataFrame, batch_size: int) -> pd.DataFrame:
         best = table[serving].min(axis=1, skipna=True)
         if KERAS in table:
             table["best / keras"] = best / table[KERAS]
+    ungated = ok[ok["status"] == "ungated"].groupby(["backbone", "input_size"], sort=False)
+    table["ungated"] = ungated["runtime"].agg(", ".join).reindex(table.index).fillna("")
     return table.reset_index()
 
 
@@ -54,7 +59,7 @@ def _cell(value: object) -> str:
 def write_latency_tables(rows: pd.DataFrame, path: Path) -> Path:
     """One Markdown table per batch size (``latency_table``) into ``path``."""
     parts = []
-    for batch in sorted(set(rows.loc[rows["status"] == "ok", "batch_size"])):
+    for batch in sorted(set(rows.loc[rows["status"].isin(TIMED_STATUSES), "batch_size"])):
         parts.append(f"## Batch size {batch}: median latency (ms)\n\n")
         parts.append(markdown(latency_table(rows, batch)) + "\n")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,7 @@
 """Load an exported artifact into its runtime, set up for one batch size and a thread count,
-behind one method: ``run(images) -> probabilities`` that returns only when the output is a host
-NumPy array. Each runtime is imported only when it is used.
+behind one method: ``run(images) -> {"probability": ..., "logit": ...}`` that returns only when
+the outputs are host NumPy arrays. Each session records how its runtime was told to use threads
+(``settings``). Each runtime is imported only when it is used.
 """
 
 from __future__ import annotations
@@ -11,14 +12,20 @@ from typing import Protocol
 import numpy as np
 
 from castbench.serving.export import Artifact
-from castbench.serving.registry import SERVING_RUNTIMES, installed_version, require_runtime
+from castbench.serving.registry import (
+    OUTPUTS,
+    SERVING_RUNTIMES,
+    installed_version,
+    require_runtime,
+)
 
 
 class Session(Protocol):
     version: str  # the runtime's version, and where it runs when that is a choice
     threads: int
+    settings: str  # the threading (and precision) settings the runtime was given
 
-    def run(self, images: np.ndarray) -> np.ndarray: ...
+    def run(self, images: np.ndarray) -> dict[str, np.ndarray]: ...
 
 
 def usable_cores() -> int:
@@ -28,7 +35,10 @@ def usable_cores() -> int:
 
 class OnnxRuntimeSession:
     """ONNX Runtime with every graph optimisation on; the CUDA execution provider first where
-    this onnxruntime build has it."""
+    this onnxruntime build has it. Its intra-op threads spin between operators (ONNX Runtime's
+    default, set here so the row can say so): lower latency, a busy core while idle."""
+
+    SPINNING = "1"
 
     def __init__(self, artifact: Artifact, batch_size: int, threads: int) -> None:
         import onnxruntime as ort
@@ -37,15 +47,19 @@ class OnnxRuntimeSession:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1  # one image stream: no parallel branches to feed
+        options.add_session_config_entry("session.intra_op.allow_spinning", self.SPINNING)
         available = ort.get_available_providers()
         providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
         self._session = ort.InferenceSession(str(artifact.path), options, providers=providers)
         self._input = self._session.get_inputs()[0].name
+        self._outputs = [output.name for output in self._session.get_outputs()]
         self.threads = threads
         self.version = f"{ort.__version__} {self._session.get_providers()[0]}"
+        self.settings = f"intra_op={threads} inter_op=1 spinning={self.SPINNING}"
 
-    def run(self, images: np.ndarray) -> np.ndarray:
-        return self._session.run(None, {self._input: images})[0]
+    def run(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        values = self._session.run(self._outputs, {self._input: images})
+        return dict(zip(self._outputs, values, strict=True))
 
 
 class LiteRTSession:
@@ -59,14 +73,18 @@ class LiteRTSession:
         size = artifact.input_size
         self._interpreter.resize_tensor_input(self._input, [batch_size, size, size, 3])
         self._interpreter.allocate_tensors()
-        self._output = self._interpreter.get_output_details()[0]["index"]
+        # output tensors in the order of their index; the signature knows their names
+        signature = self._interpreter.get_signature_runner().get_output_details()
+        self._outputs = {name: details["index"] for name, details in signature.items()}
         self.threads = threads
         self.version = installed_version(SERVING_RUNTIMES["litert"].package) or "unknown"
+        self.settings = f"num_threads={threads}"
 
-    def run(self, images: np.ndarray) -> np.ndarray:
+    def run(self, images: np.ndarray) -> dict[str, np.ndarray]:
         self._interpreter.set_tensor(self._input, images)
         self._interpreter.invoke()
-        return self._interpreter.get_tensor(self._output)  # a copy, owned by the caller
+        # get_tensor returns a copy, owned by the caller
+        return {name: self._interpreter.get_tensor(i) for name, i in self._outputs.items()}
 
 
 class OpenVINOSession:
@@ -85,13 +103,23 @@ class OpenVINOSession:
             "INFERENCE_PRECISION_HINT": "f32",
             "PERFORMANCE_HINT": "LATENCY",
         }
-        self._request = core.compile_model(model, "CPU", config).create_infer_request()
+        compiled = core.compile_model(model, "CPU", config)
+        self._request = compiled.create_infer_request()
+        self._outputs = {_named(port.get_names()): port for port in compiled.outputs}
         self.threads = threads
         self.version = ov.__version__.split("-")[0]
+        self.settings = " ".join(f"{k}={v}" for k, v in config.items())
 
-    def run(self, images: np.ndarray) -> np.ndarray:
+    def run(self, images: np.ndarray) -> dict[str, np.ndarray]:
         self._request.infer({0: images})
-        return self._request.get_output_tensor(0).data.copy()
+        return {name: self._request.get_tensor(port).data.copy()
+                for name, port in self._outputs.items()}  # fmt: skip
+
+
+def _named(names: set[str]) -> str:
+    """The served output's name among the tensor names OpenVINO keeps for it."""
+    served = names & set(OUTPUTS)
+    return served.pop() if served else min(names)
 
 
 _SESSIONS = {"onnxruntime": OnnxRuntimeSession, "litert": LiteRTSession,

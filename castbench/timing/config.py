@@ -21,6 +21,11 @@ STEP_CHOICES = (*STEP_KINDS, "both")
 # Where an inference step runs: Keras itself, or an exported artifact in a serving runtime
 # (castbench.serving). Named here, without importing any runtime, so the CLI checks names early.
 RUNTIMES = ("keras", "onnxruntime", "litert", "openvino")
+# The precisions of a serving runtime's artifact: float32 as exported, or int8 quantized after
+# export from calibration images of a data set's training split (castbench.serving.quantize).
+SERVING_PRECISIONS = {"onnxruntime": ("float32", "int8"), "litert": ("float32",),
+                      "openvino": ("float32", "int8")}  # fmt: skip
+QUANTIZED = ("int8",)
 # The seed's 6,633 training images less ImageDataGenerator's validation_split=0.2, which it
 # takes per class as int(n * 0.2): def_front 3,758 -> 3,007, ok_front 2,875 -> 2,300.
 SEED_TRAIN_IMAGES = 5_307
@@ -56,16 +61,19 @@ class TimingConfig:
     step: str = "compiled"  # compiled | api | both (STEP_CHOICES): the step kinds timed
     runtime: str = "keras"  # keras | a serving runtime timing an exported artifact (RUNTIMES)
     threads: int | None = None  # serving runtime's CPU threads (None: one per usable core)
+    artifacts: str | None = None  # folder of exported artifacts to reuse (and to export into)
+    reuse_only: bool = False  # every artifact must be in ``artifacts`` already
+    calibration_data: str | None = None  # casting-layout set: int8 calibrates on its train split
+    calibration_images: int = 100  # how many of its training images calibrate
 
     def __post_init__(self) -> None:
         if self.batch_size <= 0:
             raise UsageError(f"batch size must be a positive whole number, got {self.batch_size}")
         if self.mode not in MODES:
             raise UsageError(f"unknown mode {self.mode!r}; choose from: {', '.join(MODES)}")
-        if self.precision not in PRECISIONS:
-            raise UsageError(
-                f"unknown precision {self.precision!r}; choose from: {', '.join(PRECISIONS)}"
-            )
+        if self.precision not in (*PRECISIONS, *QUANTIZED):
+            choices = ", ".join((*PRECISIONS, *QUANTIZED))
+            raise UsageError(f"unknown precision {self.precision!r}; choose from: {choices}")
         if self.steps <= 0:
             raise UsageError(f"steps must be positive, got {self.steps}")
         if self.warmup < 1:
@@ -100,13 +108,27 @@ class TimingConfig:
             )
         if self.threads is not None and self.threads <= 0:
             raise UsageError(f"threads must be a positive whole number, got {self.threads}")
+        if self.reuse_only and not self.artifacts:
+            raise UsageError("--reuse-only needs --artifacts DIR, the folder to reuse from")
         if self.runtime == "keras":
+            if self.precision in QUANTIZED:
+                takers = [r for r, p in SERVING_PRECISIONS.items() if self.precision in p]
+                raise UsageError(f"{self.precision} is a serving runtime's precision "
+                                 f"({', '.join(takers)}); Keras times "
+                                 f"{', '.join(PRECISIONS)}")  # fmt: skip
             return
-        # an exported artifact holds the forward pass only, in float32, on one device
+        # an exported artifact holds the forward pass only, on one device
         if self.mode != "infer":
             raise UsageError(f"the {self.runtime} runtime times inference only; use --mode infer")
-        if self.precision != "float32":
-            raise UsageError(f"the {self.runtime} runtime times float32 artifacts only")
+        if self.precision not in SERVING_PRECISIONS[self.runtime]:
+            raise UsageError(f"the {self.runtime} runtime takes "
+                             f"{' or '.join(SERVING_PRECISIONS[self.runtime])} artifacts, not "
+                             f"{self.precision}")  # fmt: skip
+        if self.precision in QUANTIZED and not self.calibration_data:
+            raise UsageError(f"{self.precision} needs calibration images: --data PATH, a "
+                             "casting-layout data set (its training split calibrates)")  # fmt: skip
+        if self.calibration_images <= 0:
+            raise UsageError(f"calibration images must be positive, got {self.calibration_images}")
         if self.strategy != "default":
             raise UsageError(f"the {self.runtime} runtime runs with the default strategy only")
 
@@ -133,9 +155,14 @@ class TimingConfig:
         return (self.replicas or 1) if self.strategy == "mirrored" else 1
 
     @property
+    def model_precision(self) -> str:
+        """The Keras model's precision policy: a serving runtime's comes from a float32 model."""
+        return self.precision if self.runtime == "keras" else "float32"
+
+    @property
     def model_key(self) -> tuple:
         """Configurations with the same key can share one built model."""
-        return (self.backbone, self.input_size, self.precision, self.jit_compile, self.head,
+        return (self.backbone, self.input_size, self.model_precision, self.jit_compile, self.head,
                 self.weights, self.trainable, self.strategy, self.replicas,
                 self.workers)  # fmt: skip
 

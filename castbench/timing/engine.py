@@ -16,7 +16,7 @@ from typing import Any
 import keras
 
 from castbench.errors import classify_failure  # noqa: F401  (imported from here too)
-from castbench.models import build_model, compile_for_training
+from castbench.models import BUILD_SEED, build_model, compile_for_training
 from castbench.spec import ModelSpec
 from castbench.timing import compile_cache, xla_options
 from castbench.timing.config import TimingConfig
@@ -48,7 +48,7 @@ def build_for_timing(config: TimingConfig) -> keras.Model:
 
         scope = strategy_for(config).scope()
     previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(config.precision)
+    keras.config.set_dtype_policy(config.model_precision)
     try:
         with scope:
             model = build_model(
@@ -58,7 +58,8 @@ def build_for_timing(config: TimingConfig) -> keras.Model:
                     head=config.head,
                     weights=config.weights,
                     trainable=config.trainable,
-                )  # fmt: skip
+                ),  # fmt: skip
+                seed=BUILD_SEED,
             )
             jit: bool | str = "auto" if config.jit_compile is None else config.jit_compile
             return compile_for_training(model, jit_compile=jit)

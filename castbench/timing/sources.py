@@ -16,7 +16,8 @@ _EXTRA_COLUMNS = (
     "jit_compile", "params_total", "params_trainable", "gflops_per_image", "n_train",
     "steps_per_epoch", "first_step_s", "compile_s", "images_per_s", "epoch_s", "warmup_s",
     "runtime", "runtime_version", "threads", "max_abs_diff", "keras_output_range", "export_s",
-    "artifact_mb",
+    "artifact_mb", "gate_output_range", "max_rel_diff", "runtime_settings", "session_s",
+    "artifact_reused", "gate_tolerance",
 )  # fmt: skip
 
 

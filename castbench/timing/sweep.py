@@ -5,6 +5,7 @@ process)."""
 from __future__ import annotations
 
 import gc
+import os
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any, TextIO
@@ -52,6 +53,7 @@ def measure_group(
     try:
         for config in configs:
             on_start(config)
+            load_start = os.getloadavg()[0]  # what else the machine ran, beside the figures
             try:
                 if config.runtime == "keras":
                     measurement = measure(StepRunner(model, config), profile["gflops_per_image"],
@@ -62,14 +64,15 @@ def measure_group(
                     if serving is None:
                         from castbench.serving.bench import ServingBench
 
-                        serving = ServingBench(model)
+                        serving = ServingBench.for_config(model, config)
                     fields = serving.measure(config, profile["gflops_per_image"])
                     row = {**base_row(config, device), **fields}
             except Exception as exc:
                 row = failed_row(config, device, exc)
             row.update(params_total=profile["params_total"],
                        params_trainable=profile["params_trainable"],
-                       gflops_per_image=profile["gflops_per_image"])  # fmt: skip
+                       gflops_per_image=profile["gflops_per_image"],
+                       load_1m_start=load_start, load_1m_end=os.getloadavg()[0])  # fmt: skip
             on_row(row)
     finally:
         if serving is not None:
