@@ -301,6 +301,10 @@ def build_for_training(config: TrainConfig, steps_per_epoch: int):
 
     from castbench.models import build_model, compile_for_training
 
+    if keras.backend.backend() == "jax":  # a later run (--runs, --resume) loads the compiled steps
+        from castbench.timing import compile_cache
+
+        compile_cache.enable(compile_cache.requested_cache_dir())
     keras.backend.clear_session()
     keras.utils.set_random_seed(config.seed)
     model = build_model(config.spec)

@@ -20,7 +20,7 @@ import keras
 
 from castbench.errors import UsageError
 from castbench.files import atomic_write_text
-from castbench.serving.registry import FORMATS, installed_version, require_format
+from castbench.serving.registry import format_packages, installed_version, require_format
 
 clock = time.perf_counter
 
@@ -52,7 +52,7 @@ def artifact_stem(model: keras.Model, input_size: int) -> str:
 
 
 def export_versions(format_name: str) -> dict[str, str | None]:
-    packages = ("keras", "tensorflow", *FORMATS[format_name].packages)
+    packages = dict.fromkeys(("keras", keras.backend.backend(), *format_packages(format_name)))
     return {package: installed_version(package) for package in packages}
 
 
