@@ -17,8 +17,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SHADOW = 'raise ModuleNotFoundError("No module named \'tensorflow\' (hidden)", name="tensorflow")\n'
 SMALL = ("--size", "32", "--epochs", "1", "--batch", "8", "--precise-bn", "2")
 
-pytest.importorskip("jax")
-
 
 class Place:
     """A folder, and the environment of a process that cannot import TensorFlow."""
