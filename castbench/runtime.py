@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from typing import Any
 
 from castbench.errors import UsageError
 
@@ -19,6 +20,18 @@ CPU_REPLICAS_ENV = "CASTBENCH_CPU_REPLICAS"
 def keras_backend_name() -> str:
     """The backend Keras will use, read without importing Keras."""
     return os.environ.get("KERAS_BACKEND", "tensorflow").strip().lower() or "tensorflow"
+
+
+def import_tensorflow() -> Any:
+    """TensorFlow, for the TensorFlow backend; without it, one line naming what to install."""
+    try:
+        import tensorflow as tf
+    except ImportError:
+        raise UsageError(
+            "KERAS_BACKEND is tensorflow (the default) but TensorFlow is not installed: "
+            "pip install tensorflow, or set KERAS_BACKEND=jax or torch"
+        ) from None
+    return tf
 
 
 @contextlib.contextmanager
@@ -45,10 +58,11 @@ def start_quietly() -> None:
         return
     if os.environ.get("CASTBENCH_TF_LOGS") != "1":
         with _stderr_silenced():
-            import tensorflow as tf
-
+            tf = import_tensorflow()
             tf.config.list_physical_devices()  # device probing happens here, also noisily
         tf.get_logger().setLevel("ERROR")  # TF1 profiler deprecation notices (FLOP counting)
+    else:
+        import_tensorflow()
     # logical CPU devices for a mirrored strategy: only before TF initialises its devices
     split_cpu_from_environment()
 

@@ -32,6 +32,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from castbench import metrics
 from castbench.errors import UsageError
 from castbench.files import atomic_write_text, csv_text
@@ -299,6 +301,10 @@ def build_for_training(config: TrainConfig, steps_per_epoch: int):
 
     from castbench.models import build_model, compile_for_training
 
+    if keras.backend.backend() == "jax":  # a later run (--runs, --resume) loads the compiled steps
+        from castbench.timing import compile_cache
+
+        compile_cache.enable(compile_cache.requested_cache_dir())
     keras.backend.clear_session()
     keras.utils.set_random_seed(config.seed)
     model = build_model(config.spec)
@@ -508,7 +514,7 @@ def predict_scores(model, dataset) -> tuple[list[int], list[float]]:
     for images, batch_labels in dataset:
         predicted = model.predict_on_batch(images)
         scores.extend(float(v) for v in predicted.reshape(-1))
-        labels.extend(int(round(float(v))) for v in batch_labels.numpy().reshape(-1))
+        labels.extend(int(round(float(v))) for v in np.asarray(batch_labels).reshape(-1))
     return labels, scores
 
 

@@ -57,7 +57,6 @@ def main() -> None:
     print(f"mean-brightness AUC (defect vs ok, {len(everything)} images): {auc:.3f}")
 
     import keras
-    import tensorflow as tf
 
     keras.utils.set_random_seed(args.seed)
     train, validation = split_validation(data.train, 0.2, seed=args.seed)
@@ -104,7 +103,6 @@ def main() -> None:
         f"test accuracy {accuracy:.1%}, recall {recall:.1%} on {len(test_labels)} images "
         f"(majority class {max(test_labels.mean(), 1 - test_labels.mean()):.1%})"
     )
-    del tf
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Each preset does what its name says: the seed's default, additional and ablations."""
 
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import numpy as np
 import pytest
@@ -13,17 +13,21 @@ from castbench.augment import (
     get_preset,
     preset_names,
 )
+from castbench.augment.apply import (
+    adjust_hue,
+    affine_transforms,
+    augment_batch,
+    resample,
+    sample_parameters,
+)
 from castbench.errors import UsageError
-
-tf = pytest.importorskip("tensorflow")
-from castbench.augment.apply import augment_batch, augment_tensor, sample_parameters  # noqa: E402
 
 ABLATIONS = [n for n in preset_names() if n.startswith("no-")]
 
 
 def _params(preset, n=400, seed=1):
-    p = sample_parameters(n, preset, tf.constant([seed, preset.seed], tf.int64))
-    return {k: v.numpy() for k, v in p.items()}
+    # the generator augment_batch(..., seed=seed) draws from
+    return sample_parameters(n, preset, np.random.default_rng([seed, preset.seed]))
 
 
 def test_names_and_unknown_preset():
@@ -77,9 +81,9 @@ def test_flip_preset_mirrors_without_resampling():
     pairs = {(int(h), int(v)) for h, v in zip(p["flip_h"], p["flip_v"], strict=True)}
     assert pairs == {(0, 0), (1, 0), (0, 1), (1, 1)}  # both single flips occur
     image = np.arange(16 * 16 * 3, dtype=np.float32).reshape(1, 16, 16, 3)
-    out = augment_tensor(tf.constant(np.repeat(image, 64, 0)), flips, tf.constant([2, 3], tf.int64))
+    out = augment_batch(np.repeat(image, 64, 0), flips, seed=2)
     seen = []
-    for o in out.numpy():
+    for o in out:
         for label, ref in (("none", image[0]), ("h", image[0, :, ::-1]), ("v", image[0, ::-1]),
                            ("hv", image[0, ::-1, ::-1])):  # fmt: skip
             if np.array_equal(o, ref):  # every pixel moved whole, none interpolated
@@ -97,18 +101,18 @@ def test_brightness_is_multiplicative():
     assert np.all((factors >= 0.9) & (factors <= 1.1)) and np.ptp(factors) > 0
 
 
-def test_constant_fill_is_zero_nearest_is_not():
-    image = tf.constant(np.full((1, 32, 32, 3), 180.0, np.float32))
-    params = {"theta": tf.constant([45.0]), "tx": tf.zeros(1), "ty": tf.zeros(1),
-              "shear": tf.zeros(1), "zx": tf.ones(1), "zy": tf.ones(1), "flip_h": tf.zeros(1),
-              "flip_v": tf.zeros(1)}  # fmt: skip
-    from castbench.augment.apply import affine_transforms
+def _rotation(degrees, n=1):
+    one = np.ones(n, np.float32)
+    params = {"theta": degrees * one, "tx": 0 * one, "ty": 0 * one, "shear": 0 * one,
+              "zx": one, "zy": one}  # fmt: skip
+    return affine_transforms(params, 32, 32)
 
-    for mode, corner in (("CONSTANT", 0.0), ("NEAREST", 180.0)):
-        out = tf.raw_ops.ImageProjectiveTransformV3(
-            images=image, transforms=affine_transforms(params, 32, 32), output_shape=[32, 32],
-            fill_value=0.0, interpolation="BILINEAR", fill_mode=mode,
-        ).numpy()[0]  # fmt: skip
+
+def test_constant_fill_is_zero_nearest_is_not():
+    image = np.full((1, 32, 32, 3), 180.0, np.float32)
+    for mode, corner in (("constant", 0.0), ("nearest", 180.0)):
+        preset = AugmentPreset("r", "", rotation=45.0, fill_mode=mode)
+        out = resample(image, _rotation(45.0), preset)[0]
         for y, x in ((0, 0), (0, 31), (31, 0), (31, 31)):
             assert out[y, x, 0] == pytest.approx(corner)
         assert out[16, 16, 0] == pytest.approx(180.0)
@@ -119,11 +123,44 @@ def test_constant_fill_is_zero_nearest_is_not():
     assert turned.any() and np.all(many[turned][:, 0, 0] == 0.0)
 
 
+def test_a_quarter_turn_moves_whole_pixels():
+    image = np.random.default_rng(3).uniform(0, 255, (1, 32, 32, 3)).astype(np.float32)
+    turned = resample(image, _rotation(90.0), AugmentPreset("r", "", rotation=90.0))
+    # about the centre (15.5, 15.5): output pixel (row r, column c) samples input (c, 31 - r)
+    np.testing.assert_allclose(turned[0], np.rot90(image[0]), atol=1e-3)
+
+
+@pytest.mark.parametrize("mode", ["constant", "nearest"])
+def test_resampling_matches_tensorflows_kernel(mode):
+    tf = pytest.importorskip("tensorflow")  # the reference, where it is installed
+    image = np.random.default_rng(1).uniform(0, 255, (6, 40, 40, 3)).astype(np.float32)
+    preset = replace(ADDITIONAL, fill_mode=mode, fill_value=7.0)
+    params = sample_parameters(6, preset, np.random.default_rng(4))
+    matrices = affine_transforms(params, 40, 40)
+    rows = np.concatenate([matrices.reshape(6, 6), np.zeros((6, 2), np.float32)], axis=1)
+    reference = tf.raw_ops.ImageProjectiveTransformV3(
+        images=image, transforms=rows, output_shape=[40, 40], fill_value=7.0,
+        interpolation="BILINEAR", fill_mode=mode.upper(),
+    ).numpy()  # fmt: skip
+    np.testing.assert_allclose(resample(image, matrices, preset), reference, atol=1e-3)
+
+
+def test_hue_turns_the_colour_circle():
+    primaries = np.array([[[[255.0, 0, 0], [0, 255, 0], [0, 0, 255], [90, 90, 90]]]], np.float32)
+    third = adjust_hue(primaries, np.array([1 / 3], np.float32))[0, 0]
+    np.testing.assert_allclose(third, [[0, 255, 0], [0, 0, 255], [255, 0, 0], [90, 90, 90]],
+                               atol=1e-3)  # fmt: skip
+    whole = adjust_hue(primaries, np.array([1.0], np.float32))
+    np.testing.assert_allclose(whole, primaries, atol=1e-3)
+    grey = np.full((2, 4, 4, 3), 77.0, np.float32)
+    assert np.array_equal(adjust_hue(grey, np.array([0.3, -0.2], np.float32)), grey)
+
+
 def test_hue_and_contrast_match_tf_image():
+    tf = pytest.importorskip("tensorflow")  # the reference, where it is installed
     image = np.random.default_rng(1).uniform(0, 255, (3, 12, 12, 3)).astype(np.float32)
     default = PRESETS["default"]
-    seed = tf.constant([7, 404], tf.int64)
-    out = augment_tensor(tf.constant(image), default, seed).numpy()
+    out = augment_batch(image, default, seed=7)
     p = _params(default, n=3, seed=7)
     for i in range(3):
         ref = tf.image.adjust_hue(image[i], float(p["hue"][i]))

@@ -1,5 +1,7 @@
-"""The tf.data pipeline over the decoded cache: shapes, labels, reuse, invalidation."""
+"""The input pipeline over the decoded cache: shapes, labels, order, worker threads, reuse,
+invalidation."""
 
+import itertools
 import os
 import warnings
 
@@ -8,9 +10,7 @@ import pytest
 
 from castbench.data import cache as cache_module
 from castbench.data import generate, load_casting
-
-tf = pytest.importorskip("tensorflow")
-from castbench.data.pipeline import make_dataset  # noqa: E402
+from castbench.data.pipeline import make_dataset
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def data(tmp_path_factory):
 
 
 def _collect(dataset):
-    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in dataset], strict=True)
+    xs, ys = zip(*dataset, strict=True)
     return np.concatenate(xs), np.concatenate(ys)
 
 
@@ -57,8 +57,43 @@ def test_shuffle_and_augment_are_seeded(data, tmp_path):
 
 
 def test_repeat_runs_forever(data, tmp_path):
-    ds = make_dataset(data.test, 32, 4, repeat=True, cache_dir=tmp_path)
-    assert sum(1 for _ in ds.take(5)) == 5
+    ds = make_dataset(data.test, 32, 4, repeat=True, shuffle=True, cache_dir=tmp_path)
+    batches = list(itertools.islice(ds, 5))  # 20 images from a set of 6: four passes
+    assert all(len(x) == 4 for x, _ in batches)  # across passes, every batch is full
+    labels = np.concatenate([y for _, y in batches])[:18, 0].reshape(3, 6)
+    assert all(sorted(row) == sorted(s.label for s in data.test) for row in labels)
+
+
+def test_batches_do_not_depend_on_threads_or_on_who_reads_them(data, tmp_path):
+    def batches(workers):
+        return make_dataset(data.train, 32, 4, augment="additional", shuffle=True, seed=3,
+                            cache_dir=tmp_path, workers=workers)  # fmt: skip
+
+    one, many = _collect(batches(1)), _collect(batches(4))
+    assert np.array_equal(one[0], many[0]) and np.array_equal(one[1], many[1])
+    indexed = batches(4)  # fit reads a pass by index, then ends it
+    by_index = [indexed[i] for i in range(len(indexed))]
+    indexed.on_epoch_end()
+    np.testing.assert_array_equal(np.concatenate([x for x, _ in by_index]), one[0])
+    assert not np.allclose(indexed[0][0], one[0][:4])  # the next pass draws anew
+    # unshuffled, the order is the files'
+    x, y = _collect(make_dataset(data.train, 32, 4, cache_dir=tmp_path))
+    assert y[:, 0].tolist() == [float(s.label) for s in data.train]
+    with pytest.raises(IndexError):
+        indexed[len(indexed)]
+
+
+def test_fit_and_evaluate_take_the_pipeline(data, tmp_path):
+    import keras
+
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(1, activation="sigmoid")])  # fmt: skip
+    model.compile("adam", "binary_crossentropy")
+    train = make_dataset(data.train, 16, 4, augment="flip", shuffle=True, cache_dir=tmp_path,
+                         preprocess=lambda x: x / 255.0, workers=2)  # fmt: skip
+    history = model.fit(train, epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2 and train.passes >= 2  # a new pass per epoch
+    assert np.isfinite(model.evaluate(train, verbose=0))
 
 
 def test_cache_is_reused_and_invalidated(data, tmp_path, monkeypatch):

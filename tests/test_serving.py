@@ -117,6 +117,20 @@ def test_missing_runtime_is_one_line_exit_2_naming_the_extra(monkeypatch, capsys
     assert not (tmp_path / "run").exists()  # refused before anything started
 
 
+def test_exporters_are_checked_for_the_backend_that_will_run_them(monkeypatch):
+    assert registry.format_packages("onnx", "tensorflow") == ("tensorflow", "tf2onnx", "onnx")
+    assert registry.format_packages("onnx", "jax") == ("jax2onnx", "onnx")
+    assert "tensorflow" in registry.format_packages("openvino", "jax")  # through jax2tf
+    with pytest.raises(registry.MissingExtra, match="tensorflow or torch backend only"):
+        registry.format_packages("litert", "jax")
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(registry.importlib.util, "find_spec",
+                        lambda name: None if name == "jax2onnx" else real(name))  # fmt: skip
+    with pytest.raises(registry.MissingExtra, match="jax2onnx package: pip install jax2onnx"):
+        registry.require_format("onnx")
+
+
 def test_unexportable_backbone_is_one_line_exit_2(monkeypatch, capsys, tmp_path):
     def refuse(self, filepath, format, **kwargs):
         raise NotImplementedError("op FancyPool has no converter\nlong converter log")

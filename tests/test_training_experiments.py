@@ -218,7 +218,10 @@ def test_recipe_augmentation_fills_rows_without_their_own():
     assert augments["default-aug"] == "default" and augments["aug"] == "additional"
 
 
-def test_resume_reads_tables_written_before_backbone_and_augment_were_recorded(tmp_path):
+def test_resume_reads_tables_written_before_backbone_and_augment_were_recorded(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
     settings = Settings(size=32, epochs=1)
     experiments.run_experiment(
         "threshold", tmp_path, replace(settings, runs=2), only=["run01"],
@@ -226,7 +229,8 @@ def test_resume_reads_tables_written_before_backbone_and_augment_were_recorded(t
     )  # fmt: skip
     table = tmp_path / "threshold.json"
     payload = json.loads(table.read_text())
-    for added_later in ("backbone", "head", "augment", "augment_override"):
+    assert payload["rows"][0]["backend"] == "tensorflow"
+    for added_later in ("backbone", "head", "augment", "augment_override", "backend"):
         del payload["settings"][added_later]
     table.write_text(json.dumps(payload))
     rows = experiments.run_experiment(
@@ -237,6 +241,12 @@ def test_resume_reads_tables_written_before_backbone_and_augment_were_recorded(t
     with pytest.raises(UsageError, match="augment 'none' there, 'flip' now"):
         experiments.run_experiment(
             "threshold", tmp_path, replace(settings, runs=3, augment="flip"), resume=True,
+            log=lambda _: None, trainer=FakeTrainer(),
+        )  # fmt: skip
+    monkeypatch.setenv("KERAS_BACKEND", "jax")  # rows of another backend are not resumed
+    with pytest.raises(UsageError, match="backend 'tensorflow' there, 'jax' now"):
+        experiments.run_experiment(
+            "threshold", tmp_path, replace(settings, runs=3), resume=True,
             log=lambda _: None, trainer=FakeTrainer(),
         )  # fmt: skip
 

@@ -10,10 +10,10 @@ falls back to ImageDataGenerator's default fill, ``nearest``. The seed's Part 5 
 ``no-rotation``.
 
 As in ImageDataGenerator, the geometric transform comes first (one combined affine transform
-per image, applied in the input pipeline, never inside the model), then brightness, then the
-preprocessing function (hue, contrast). The TensorFlow code that applies a preset lives in
-:mod:`castbench.augment.apply`, which the input pipeline and the previews use; this module
-imports no framework so the CLI can check names fast.
+per image, applied in the input pipeline, never inside the model), then the flips, then
+brightness, then the preprocessing function (hue, contrast). The numpy code that applies a
+preset lives in :mod:`castbench.augment.apply`, which the input pipeline and the previews use;
+this module imports neither numpy nor a framework so the CLI can check names fast.
 """
 
 from __future__ import annotations
@@ -56,6 +56,14 @@ class AugmentPreset:
             or self.zoom
             or self.horizontal_flip
             or self.vertical_flip
+        )
+
+    @property
+    def resamples(self) -> bool:
+        """Whether the preset moves pixels by fractions (needs the affine resampling); flips
+        alone move whole pixels."""
+        return bool(
+            self.width_shift or self.height_shift or self.rotation or self.shear or self.zoom
         )
 
     @property

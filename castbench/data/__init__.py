@@ -1,6 +1,6 @@
 """The casting data: the Kaggle-layout loader, the synthetic stand-in, the decoded cache and the
-tf.data pipeline. ``make_dataset`` is imported lazily: it is the only part that needs
-TensorFlow."""
+input pipeline. ``make_dataset`` is imported lazily: it is the only part that imports Keras
+(and so starts its backend)."""
 
 from castbench.data.loader import CastingData, Sample, load_casting, split_validation
 from castbench.data.synth import default_synthetic_set, generate

@@ -12,6 +12,7 @@ from castbench.augment import get_preset
 from castbench.errors import UsageError
 from castbench.experiments.grids import DEFAULT_RUNS, Experiment, Row, repeated
 from castbench.recipes import fitted_size
+from castbench.runtime import keras_backend_name
 from castbench.spec import ModelSpec
 from castbench.training import DEFAULT_BATCH, DEFAULT_EPOCHS, DEFAULT_LR, TrainConfig
 
@@ -87,6 +88,7 @@ class Settings:
             "backbone": self.backbone,
             "head": self.head,
             "augment_override": self.augment_override,
+            "backend": keras_backend_name(),  # rows from two backends are two experiments
             **self.schedule_fields(),
         }
 

@@ -106,6 +106,7 @@ SETTINGS_BEFORE_THEY_WERE_RECORDED = {
     "head": None,
     "augment": "none",
     "augment_override": None,
+    "backend": "tensorflow",  # the only backend castbench trained under then
 }
 
 

@@ -41,6 +41,7 @@ def _base(experiment: Experiment, row: Row) -> dict[str, Any]:
         "augment": row.augment,
         "batch_size": DEFAULT_BATCH * row.batch_factor,
         "run": row.run,
+        "backend": "tensorflow",  # the seed's Keras 2 ran on TensorFlow (tf.image augmentation)
         "source": "seed",
         "status": "ok",
     }

@@ -14,6 +14,7 @@ from castbench.errors import UsageError
 from castbench.experiments.grids import Experiment, Row
 from castbench.experiments.plan import Settings
 from castbench.files import atomic_write_text, csv_text
+from castbench.runtime import keras_backend_name
 from castbench.training import TrainConfig, TrainResult, json_text
 
 SCHEMA = "castbench.experiment"
@@ -22,7 +23,7 @@ SCHEMA_VERSION = 1
 # One table layout for every experiment and for the seed's reference numbers (results/seed).
 COLUMNS: tuple[str, ...] = (
     "experiment", "row", "variant", "group", "backbone", "input_size", "head", "augment",
-    "batch_size", "epochs", "seed", "run", "recipe", "precise_bn", "threshold",
+    "batch_size", "epochs", "seed", "run", "recipe", "precise_bn", "backend", "threshold",
     "accuracy_pct", "recall_pct", "f1", "precision_pct", "specificity_pct",
     "tp", "fp", "tn", "fn", "n_test",
     "train_s", "s_per_epoch", "epoch_s_first", "epoch_s_median_after_first", "best_epoch",
@@ -77,6 +78,7 @@ def _row_identity(experiment: Experiment, row: Row, config: TrainConfig) -> dict
         "run": row.run,
         "precise_bn": config.precise_bn,
         "recipe": config.recipe,
+        "backend": keras_backend_name(),  # the Keras backend the row trains under
     }
 
 

@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from castbench.errors import UsageError
-from castbench.serving.registry import FORMATS, OUTPUTS, QUANTIZERS, installed_version
+from castbench.serving.registry import (
+    FORMATS,
+    OUTPUTS,
+    QUANTIZERS,
+    format_packages,
+    installed_version,
+)
 
 # record fields that must equal the model's for the artifact to be reused
 MATCHED = ("model", "input_size", "weights", "outputs", "versions", "precision", "calibration")
@@ -27,10 +33,12 @@ class ArtifactMismatch(UsageError):
 
 
 def export_versions(format_name: str, precision: str = "float32") -> dict[str, str | None]:
-    packages = ("keras", "tensorflow", *FORMATS[format_name].packages)
+    import keras
+
+    packages = ("keras", keras.backend.backend(), *format_packages(format_name))
     if precision != "float32":  # and what quantized it
         packages += QUANTIZERS[format_name]
-    return {package: installed_version(package) for package in packages}
+    return {package: installed_version(package) for package in dict.fromkeys(packages)}
 
 
 def weights_label(weights: str) -> str:

@@ -9,6 +9,7 @@ import importlib.util
 from dataclasses import dataclass
 
 from castbench.errors import UsageError
+from castbench.runtime import keras_backend_name
 
 EXTRA_HINT = 'pip install "castbench[serve]"'
 # What every artifact serves, by name: the defect probability and the head's logit before the
@@ -16,10 +17,14 @@ EXTRA_HINT = 'pip install "castbench[serve]"'
 PROBABILITY = "probability"
 LOGIT = "logit"
 OUTPUTS = (PROBABILITY, LOGIT)
+# packages outside the serve extra, and how to get them
+_HINTS = {"tensorflow": "pip install tensorflow", "jax2onnx": "pip install jax2onnx",
+          "litert-torch": "pip install litert-torch"}  # fmt: skip
 
 
 class MissingExtra(UsageError):
-    """A runtime or exporter package of the ``serve`` extra is not installed."""
+    """A runtime or exporter package is not installed, or the exporter does not run under this
+    Keras backend."""
 
 
 @dataclass(frozen=True)
@@ -28,7 +33,9 @@ class Format:
 
     name: str
     suffix: str  # what Keras's exporter requires the artifact path to end with
-    packages: tuple[str, ...]  # distributions of the converters Keras calls (beyond TensorFlow)
+    # Keras backend -> distributions of the converters Keras calls under it; a backend missing
+    # here has no exporter for the format
+    packages: dict[str, tuple[str, ...]]
     companions: tuple[str, ...] = ()  # suffixes of files the exporter writes beside the artifact
 
 
@@ -42,10 +49,16 @@ class Runtime:
 
 
 FORMATS: dict[str, Format] = {
-    "onnx": Format("onnx", ".onnx", ("tf2onnx", "onnx")),
-    "litert": Format("litert", ".tflite", ()),  # TensorFlow's own LiteRT (TFLite) converter
-    "openvino": Format("openvino", ".xml", ("openvino",), companions=(".bin",)),
-}
+    "onnx": Format("onnx", ".onnx", {"tensorflow": ("tensorflow", "tf2onnx", "onnx"),
+                                     "jax": ("jax2onnx", "onnx"), "torch": ("onnx",)}),
+    # TensorFlow's own LiteRT (TFLite) converter, or litert-torch's
+    "litert": Format("litert", ".tflite", {"tensorflow": ("tensorflow",),
+                                           "torch": ("litert-torch",)}),
+    # JAX models reach OpenVINO through jax2tf, which is TensorFlow's
+    "openvino": Format("openvino", ".xml", {"tensorflow": ("tensorflow", "openvino"),
+                                            "jax": ("tensorflow", "openvino"),
+                                            "torch": ("openvino",)}, companions=(".bin",)),
+}  # fmt: skip
 # The packages that quantize each format's artifacts (castbench.serving.quantize)
 QUANTIZERS: dict[str, tuple[str, ...]] = {"onnx": ("onnxruntime",), "openvino": ("nncf",),
                                           "litert": ()}  # fmt: skip
@@ -55,12 +68,13 @@ SERVING_RUNTIMES: dict[str, Runtime] = {
     "openvino": Runtime("openvino", "openvino", "openvino"),
 }
 # import names where they differ from the distribution's
-_MODULES = {"ai-edge-litert": "ai_edge_litert"}
+_MODULES = {"ai-edge-litert": "ai_edge_litert", "litert-torch": "litert_torch"}
 
 
 def serve_packages() -> list[str]:
     """The exporters, runtimes and quantizers of the serve extra, as PyPI names."""
-    exporters = [p for record in FORMATS.values() for p in record.packages]
+    exporters = [p for record in FORMATS.values() for p in record.packages.get("tensorflow", ())
+                 if p not in _HINTS]  # fmt: skip
     quantizers = [p for packages in QUANTIZERS.values() for p in packages]
     runtimes = [r.package for r in SERVING_RUNTIMES.values()]
     return list(dict.fromkeys([*exporters, *runtimes, *quantizers]))
@@ -77,16 +91,29 @@ def _require(packages: tuple[str, ...], what: str) -> None:
     for package in packages:
         module = _MODULES.get(package, package)
         if importlib.util.find_spec(module) is None:
-            raise MissingExtra(f"{what} needs the {package} package: {EXTRA_HINT}")
+            hint = _HINTS.get(package, EXTRA_HINT)
+            raise MissingExtra(f"{what} needs the {package} package: {hint}")
+
+
+def format_packages(name: str, backend: str | None = None) -> tuple[str, ...]:
+    """What exporting to ``name`` needs under ``backend`` (default: the current one)."""
+    backend = backend or keras_backend_name()
+    record = FORMATS[name]
+    if backend not in record.packages:
+        able = " or ".join(record.packages)
+        raise MissingExtra(
+            f"export to {name} runs under the {able} backend only (KERAS_BACKEND is {backend}): "
+            f"set KERAS_BACKEND=tensorflow, with TensorFlow installed ({_HINTS['tensorflow']})"
+        )
+    return record.packages[backend]
 
 
 def require_format(name: str) -> Format:
-    """The format ``name``, once its converters are known to be installed."""
+    """The format ``name``, once its converters under this backend are known to be installed."""
     if name not in FORMATS:
         raise UsageError(f"unknown export format {name!r}; choose from: {', '.join(FORMATS)}")
-    record = FORMATS[name]
-    _require(record.packages, f"export to {name}")
-    return record
+    _require(format_packages(name), f"export to {name}")
+    return FORMATS[name]
 
 
 def require_runtime(name: str, precision: str = "float32") -> Runtime:

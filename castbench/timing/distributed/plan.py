@@ -22,8 +22,9 @@ def check_backend(strategies: Iterable[str], backend: str) -> None:
     others = sorted({s for s in strategies if s != "default"})
     if others and backend != "tensorflow":
         raise UsageError(
-            f"--strategy {' '.join(others)} needs the TensorFlow backend (tf.distribute); "
-            f"KERAS_BACKEND is {backend}"
+            f"--strategy {' '.join(others)} needs the TensorFlow backend (tf.distribute), and "
+            f"KERAS_BACKEND is {backend}: set KERAS_BACKEND=tensorflow, with TensorFlow "
+            "installed (pip install tensorflow)"
         )
 
 
