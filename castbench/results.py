@@ -99,7 +99,7 @@ def row_header(config: TimingConfig, device: str | None, backend: str | None) ->
         "trainable": config.trainable,
         "step": config.primary_step,
         "runtime": config.runtime,
-        "threads": config.threads,
+        "threads": None if config.runtime == "keras" else config.threads,
         "strategy": config.strategy,
         "steps": config.steps,
         "warmup": config.warmup,
@@ -149,8 +149,11 @@ def measured_row(header: dict[str, Any], measurement: Measurement) -> dict[str, 
         "step_samples_s": {kind: samples.as_json() for kind, samples in m.steps.items()},
         **m.probes,
         **m.extra,
-        "status": "ok" if not m.recompiles else "recompiled",
-        "error": None if not m.recompiles else _RECOMPILED.format(m.recompiles),
+        **(
+            {"status": "recompiled", "error": _RECOMPILED.format(m.recompiles)}
+            if m.recompiles
+            else {"status": "ok"}
+        ),
     }
 
 

@@ -119,7 +119,11 @@ def test_bad_distribution_options_exit_2_with_one_line(argv, env, message, monke
 
 
 def _row(key, replicas, images_per_s, status="ok"):
-    return {"key": key, "replicas": replicas, "images_per_s": images_per_s, "status": status}
+    backbone, size, batch, mode, precision, *_, last = key.split("|")
+    strategy = last.split(":")[0] if ":" in last else "default"
+    return {"key": key, "backbone": backbone, "input_size": int(size), "batch_size": int(batch),
+            "mode": mode, "precision": precision, "strategy": strategy, "replicas": replicas,
+            "images_per_s": images_per_s, "status": status}  # fmt: skip
 
 
 def test_scaling_efficiency_against_the_one_replica_baseline(tmp_path):

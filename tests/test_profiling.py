@@ -7,6 +7,7 @@ from castbench.cli import main
 from castbench.errors import UsageError
 from castbench.timing.config import TimingConfig
 from castbench.timing.engine import StepRunner, build_for_timing, measure
+from castbench.timing.measurement import PIPELINE_ROUNDS, pipeline_depth
 from castbench.timing.profiling import check_writable, folder_name, trace_files
 
 
@@ -55,6 +56,7 @@ def test_measure_traces_after_the_timed_steps(tmp_path):
     measured = measure(runner)
     keras.backend.clear_session()
     assert len(measured.primary.samples_s) == 2  # the traced steps are not timed
-    assert len(calls) == 1 + 2 + 3  # warm-up, timed, traced
+    # warm-up, timed, pipelined rounds, traced
+    assert len(calls) == 1 + 2 + PIPELINE_ROUNDS * pipeline_depth(2) + 3
     assert measured.extra["profile_dir"] == str(tmp_path / folder_name(config.key))
     assert any(p.name.endswith(".xplane.pb") for p in trace_files(measured.extra["profile_dir"]))

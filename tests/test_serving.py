@@ -327,7 +327,7 @@ def test_timing_command_writes_runtime_rows_at_batch_size_1(tmp_path):
     assert "| MobileNetV2 | 32 |" in (out / "plots" / "latency_by_runtime.md").read_text()
     labels = sorted(entry.label for entry in load(out))
     assert labels == ["MobileNetV2 32px bs 1 infer float32",
-                      "MobileNetV2 32px bs 1 infer float32 onnxruntime"]  # fmt: skip
+                      "MobileNetV2 32px bs 1 infer float32 onnxruntime 1 threads"]  # fmt: skip
 
 
 def test_latency_table_divides_the_best_runtime_by_keras():

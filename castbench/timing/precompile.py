@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable
+from typing import TextIO
 
 from castbench.timing.config import TimingConfig
 
@@ -26,9 +27,10 @@ from castbench.timing.config import TimingConfig
 COMPILE_ENV = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
 
 
-def precompile(configs: Iterable[TimingConfig], jobs: int, stream=sys.stderr) -> float:
+def precompile(configs: Iterable[TimingConfig], jobs: int, stream: TextIO | None = None) -> float:
     """Compile ``configs`` into the persistent cache in ``jobs`` processes; returns the wall
     time it took."""
+    stream = stream or sys.stderr  # read now: a test may have swapped it since import
     from castbench.timing.shard import assign
 
     batches = [batch for batch in assign(list(configs), jobs) if batch]
