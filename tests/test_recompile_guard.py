@@ -34,7 +34,7 @@ def dispatch_then_change_shape():
 
 step.dispatch = dispatch_then_change_shape
 forced = measured_row(header, measure(runner))
-print(json.dumps({name: {k: row[k] for k in ("recompiled", "status", "error")}
+print(json.dumps({name: {k: row.get(k) for k in ("recompiled", "status", "error")}
                   for name, row in (("clean", clean), ("forced", forced))}))
 """
 
