@@ -105,13 +105,20 @@ class Summary:
         os.replace(temporary, path)
 
 
+def _listen_to_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_command(argv: Sequence[str], limit_s: float, log: TextIO, env: dict[str, str],
                 echo: TextIO = sys.stdout) -> tuple[int, bool]:  # fmt: skip
     """Run ``argv`` for at most ``limit_s`` seconds, its output copied to ``log`` and
     ``echo``; returns its exit status and whether the limit cut it short."""
+    # A background job's shell starts it with SIGINT ignored, and children inherit that: reset
+    # it, or the stage could never be asked to stop and keep its rows.
     process = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                stdin=subprocess.DEVNULL, env=env, start_new_session=True,
-                               text=True, errors="replace", bufsize=1)  # fmt: skip
+                               text=True, errors="replace", bufsize=1,
+                               preexec_fn=_listen_to_sigint)  # fmt: skip
 
     def copy() -> None:
         for line in process.stdout:
