@@ -12,6 +12,11 @@ otherwise idle machine, and keep the load average printed beside them):
   whole processes, alternating.
 * ``timm``: ``castbench peer timm --device cpu``'s step against a plain timm loop written here
   from timm's documented API (create_model, Adam, BCEWithLogitsLoss).
+* ``serving``: castbench's serving step (the gated session a ``--runtime`` row times) against
+  each runtime's own benchmark tool on the same artifact, batch 1, float32, the same threads:
+  OpenVINO's ``benchmark_app`` (median, ``-hint none -infer_precision f32``), LiteRT's
+  ``litert-benchmark`` (its reported latency) and ONNX Runtime's ``onnxruntime_test`` (a mean
+  over its runs, so castbench's mean is the figure set beside it).
 
     python scripts/reference_check.py keras --out results/reference-check --rounds 5
 """
@@ -19,11 +24,16 @@ otherwise idle machine, and keep the load average printed beside them):
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -243,7 +253,130 @@ class PlainTimm:
         return samples
 
 
-SECTIONS = {"keras": keras_section, "wall": wall_section, "timm": timm_section}
+SERVING_THREADS = 2
+
+
+def serving_section(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Per backbone and runtime, castbench's timed session and the runtime's own tool in turn."""
+    from castbench.serving.bench import ServingBench
+    from castbench.serving.registry import require_runtime
+    from castbench.timing.config import TimingConfig
+    from castbench.timing.engine import build_for_timing, measure
+
+    rows = []
+    for backbone in args.backbones:
+        base = TimingConfig(backbone, args.size, 1, mode="infer", steps=args.steps,
+                            warmup=args.warmup, threads=SERVING_THREADS)  # fmt: skip
+        bench = ServingBench(build_for_timing(base), folder=str(args.out / "artifacts"))
+        for runtime, tool in SERVING_TOOLS.items():
+            config = replace(base, runtime=runtime)
+            prepared = bench.prepare(config)
+            if prepared.runner is None:
+                sys.exit(f"{backbone} {runtime}: {prepared.fields['error']}")
+            artifact = bench.artifact(require_runtime(runtime).format, config)
+            ours, theirs, load = [], [], []
+            for round_index in range(args.rounds):
+                load.append(load_1m())
+                order = ("castbench", "tool") if round_index % 2 == 0 else ("tool", "castbench")
+                for side in order:
+                    if side == "castbench":
+                        samples = measure(prepared.runner).primary.samples_s
+                        ours.append(tool.statistic(samples))
+                    else:
+                        theirs.append(tool.run(artifact.path, args))
+            rows.append(_ratio_row(config, f"castbench {runtime} ({tool.statistic.__name__})",
+                                   tool.name, ours, theirs, load, runtime=runtime,
+                                   threads=SERVING_THREADS, gate=prepared.fields["status"],
+                                   settings=prepared.fields["runtime_settings"],
+                                   tool_command=" ".join(tool.argv(Path(artifact.path).name,
+                                                                   args))))  # fmt: skip
+            rows[-1]["within_goal"] = SERVING_GOAL[0] <= rows[-1]["ratio_median"] <= SERVING_GOAL[1]
+            print(_line(rows[-1]), f"{runtime} vs {tool.name}", flush=True)
+        bench.close()
+    return rows
+
+
+SERVING_GOAL = (0.90, 1.10)
+
+
+@dataclass(frozen=True)
+class RuntimeTool:
+    """A runtime's own benchmark tool: how to call it, and how to read its latency (seconds)."""
+
+    name: str
+    argv: Callable[[str, argparse.Namespace], list[str]]
+    read: Callable[[str, Path], float]
+    statistic: Callable[[Any], float]  # castbench's figure of the same kind
+
+    def run(self, model: Path, args: argparse.Namespace) -> float:
+        with tempfile.TemporaryDirectory() as scratch:
+            done = subprocess.run(self.argv(str(model), args) + _json_flag(self.name, scratch),
+                                  capture_output=True, text=True)  # fmt: skip
+            if done.returncode != 0:
+                sys.exit(f"{self.name} failed: {(done.stderr or done.stdout)[-2000:]}")
+            return self.read(done.stdout, Path(scratch))
+
+
+def _json_flag(tool: str, scratch: str) -> list[str]:
+    return ["--result_json", str(Path(scratch) / "result.json")] if tool == "litert-benchmark" else []
+
+
+def _benchmark_app_median(stdout: str, _: Path) -> float:
+    # "[ INFO ]    Median:     12.34 ms" under "Latency:"
+    match = re.search(r"Median:\s+([0-9.]+) ms", stdout)
+    if match is None:
+        sys.exit(f"benchmark_app printed no median latency:\n{stdout[-2000:]}")
+    return float(match.group(1)) / 1e3
+
+
+def _litert_median(stdout: str, scratch: Path) -> float:
+    result = json.loads((scratch / "result.json").read_text())
+    return result["latency"]["median_ms"] / 1e3
+
+
+def _onnxruntime_test_mean(stdout: str, _: Path) -> float:
+    match = re.search(r"avg latency: ([0-9.]+) ms", stdout)
+    if match is None:
+        sys.exit(f"onnxruntime_test printed no latency:\n{stdout[-2000:]}")
+    return float(match.group(1)) / 1e3
+
+
+def median(samples: Any) -> float:
+    return statistics.median(samples)
+
+
+def mean(samples: Any) -> float:
+    return statistics.fmean(samples)
+
+
+def _tool(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
+
+
+SERVING_TOOLS = {
+    "onnxruntime": RuntimeTool(
+        "onnxruntime_test",
+        # its session: default options (every graph optimisation, one intra-op thread per
+        # physical core: 2 here, as castbench's) and no warm-up, so many runs amortise the first
+        lambda model, args: [_tool("onnxruntime_test"), model, str(args.steps * 4)],
+        _onnxruntime_test_mean, mean),
+    "litert": RuntimeTool(
+        "litert-benchmark",
+        lambda model, args: [_tool("litert-benchmark"), "--model", model, "--use_cpu",
+                             "--num_threads", str(SERVING_THREADS), "--num_runs",
+                             str(args.steps), "--warmup_runs", str(args.warmup)],  # fmt: skip
+        _litert_median, median),
+    "openvino": RuntimeTool(
+        "benchmark_app",
+        lambda model, args: [_tool("benchmark_app"), "-m", model, "-d", "CPU", "-hint", "none",
+                             "-infer_precision", "f32", "-nthreads", str(SERVING_THREADS),
+                             "-nstreams", "1", "-api", "sync", "-shape",
+                             f"[1,{args.size},{args.size},3]", "-niter", str(args.steps)],
+        _benchmark_app_median, median),
+}
+
+SECTIONS = {"keras": keras_section, "wall": wall_section, "timm": timm_section,
+            "serving": serving_section}  # fmt: skip
 
 
 def main() -> None:
