@@ -318,7 +318,9 @@ class RuntimeTool:
 
 
 def _json_flag(tool: str, scratch: str) -> list[str]:
-    return ["--result_json", str(Path(scratch) / "result.json")] if tool == "litert-benchmark" else []
+    if tool != "litert-benchmark":
+        return []
+    return ["--result_json", str(Path(scratch) / "result.json")]
 
 
 def _benchmark_app_median(stdout: str, _: Path) -> float:
@@ -359,20 +361,52 @@ SERVING_TOOLS = {
         # its session: default options (every graph optimisation, one intra-op thread per
         # physical core: 2 here, as castbench's) and no warm-up, so many runs amortise the first
         lambda model, args: [_tool("onnxruntime_test"), model, str(args.steps * 4)],
-        _onnxruntime_test_mean, mean),
+        _onnxruntime_test_mean,
+        mean,
+    ),
     "litert": RuntimeTool(
         "litert-benchmark",
-        lambda model, args: [_tool("litert-benchmark"), "--model", model, "--use_cpu",
-                             "--num_threads", str(SERVING_THREADS), "--num_runs",
-                             str(args.steps), "--warmup_runs", str(args.warmup)],  # fmt: skip
-        _litert_median, median),
+        lambda model, args: [
+            _tool("litert-benchmark"),
+            "--model",
+            model,
+            "--use_cpu",
+            "--num_threads",
+            str(SERVING_THREADS),
+            "--num_runs",
+            str(args.steps),
+            "--warmup_runs",
+            str(args.warmup),
+        ],  # fmt: skip
+        _litert_median,
+        median,
+    ),
     "openvino": RuntimeTool(
         "benchmark_app",
-        lambda model, args: [_tool("benchmark_app"), "-m", model, "-d", "CPU", "-hint", "none",
-                             "-infer_precision", "f32", "-nthreads", str(SERVING_THREADS),
-                             "-nstreams", "1", "-api", "sync", "-shape",
-                             f"[1,{args.size},{args.size},3]", "-niter", str(args.steps)],
-        _benchmark_app_median, median),
+        lambda model, args: [
+            _tool("benchmark_app"),
+            "-m",
+            model,
+            "-d",
+            "CPU",
+            "-hint",
+            "none",
+            "-infer_precision",
+            "f32",
+            "-nthreads",
+            str(SERVING_THREADS),
+            "-nstreams",
+            "1",
+            "-api",
+            "sync",
+            "-shape",
+            f"[1,{args.size},{args.size},3]",
+            "-niter",
+            str(args.steps),
+        ],
+        _benchmark_app_median,
+        median,
+    ),
 }
 
 SECTIONS = {"keras": keras_section, "wall": wall_section, "timm": timm_section,
