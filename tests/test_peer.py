@@ -61,6 +61,9 @@ class FakeModel:
 
         return run
 
+    def gflops_per_image(self, input_size):
+        return 0.3 * (input_size / 224) ** 2
+
     def reset_peak_memory(self):
         pass
 
@@ -120,6 +123,8 @@ def test_peer_rows_follow_the_results_schema(tmp_path):
     assert row["step_s_min"] == pytest.approx(0.040) and row["step_s_max"] == pytest.approx(0.048)
     assert row["compile_s"] == pytest.approx(2.04 - 0.044)
     assert row["images_per_s"] == pytest.approx(4 / 0.044)
+    assert row["gflops_per_image"] == pytest.approx(0.3 * (64 / 224) ** 2)
+    assert row["achieved_gflops_per_s"] == pytest.approx(row["gflops_per_image"] * 3 * 4 / 0.044)
     assert row["epoch_s"] == pytest.approx(row["steps_per_epoch"] * 0.044)
     assert row["steps_per_epoch"] == 1327  # ceil(5,307 / 4)
     assert (row["params_total"], row["params_trainable"], row["step_mem_mb"]) == (

@@ -31,6 +31,9 @@ class PeerModel(Protocol):
     def step(self, config: TimingConfig) -> Callable[[], object]:
         """One training or inference step on a fixed batch; returns once the device is done."""
 
+    def gflops_per_image(self, input_size: int) -> float | None:
+        """Counted forward FLOPs of one image at ``input_size``, ÷ 10^9."""
+
     def reset_peak_memory(self) -> None: ...
 
     def peak_memory_mb(self) -> float | None: ...
@@ -59,7 +62,8 @@ def peer_key(config: TimingConfig, jit_compile: bool) -> str:
             f"{config.precision}|{mode}|{config.head}|timm")  # fmt: skip
 
 
-def measure(step: Callable[[], object], config: TimingConfig, clock: Clock) -> Measurement:
+def measure(step: Callable[[], object], config: TimingConfig, clock: Clock,
+            gflops_per_image: float | None = None) -> Measurement:  # fmt: skip
     """Warm up, then time ``config.steps`` steps one by one. The first step builds kernels
     (cuDNN autotuning, torch.compile): its time beyond a steady step is the compile time."""
 
@@ -72,7 +76,7 @@ def measure(step: Callable[[], object], config: TimingConfig, clock: Clock) -> M
     samples = tuple(timed() for _ in range(config.steps))
     # the framework's own training / inference step: the peer of castbench's compiled step
     return Measurement(config, {"compiled": StepSamples("compiled", warmup, samples)},
-                       CompileTime(None))  # fmt: skip
+                       CompileTime(None), gflops_per_image=gflops_per_image)  # fmt: skip
 
 
 class PeerSweep:
@@ -135,7 +139,8 @@ class PeerSweep:
                   "params_trainable": model.params_trainable}  # fmt: skip
         try:
             model.reset_peak_memory()
-            measurement = measure(model.step(config), config, self.clock)
+            gflops = model.gflops_per_image(config.input_size)
+            measurement = measure(model.step(config), config, self.clock, gflops)
         except Exception as exc:
             model.recover()
             status, message = classify_failure(exc)

@@ -71,6 +71,21 @@ class TorchModel:
         self.loss = nn.BCEWithLogitsLoss()
         self.generator = torch.Generator(device="cpu").manual_seed(seed)
 
+    def gflops_per_image(self, input_size: int) -> float:
+        """Forward FLOPs of one image, as PyTorch's own ``FlopCounterMode`` counts them: a
+        multiply-add is two FLOPs, in convolutions and matrix products (element-wise
+        arithmetic, which castbench's Keras count includes, is not counted)."""
+        from torch.utils.flop_counter import FlopCounterMode
+
+        torch = self.torch
+        image = torch.zeros((1, 3, input_size, input_size), device=self.device)
+        training = self.net.training
+        self.net.eval()
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            self.net(image)
+        self.net.train(training)
+        return counter.get_total_flops() / 1e9
+
     def synchronize(self) -> None:
         if self.device.type == "cuda":
             self.torch.cuda.synchronize(self.device)
