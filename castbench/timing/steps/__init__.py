@@ -7,7 +7,7 @@
   and all.
 
 ``framework_overhead_ms`` in a row is the difference of their medians. How the compiled step is
-held differs per backend (:mod:`.jax_steps`, :mod:`.tensorflow_steps`); the API step is the
+held differs per backend (:mod:`.jax_steps`, :mod:`.trainer_steps`); the API step is the
 same everywhere (:mod:`.api`).
 """
 
@@ -43,8 +43,8 @@ def _compiled_step(model: keras.Model, config: TimingConfig, batch: FixedBatch) 
         from castbench.timing.steps.jax_steps import JaxCompiledStep
 
         return JaxCompiledStep(model, config.mode, batch)
-    if backend == "tensorflow":
-        from castbench.timing.steps.tensorflow_steps import TensorflowCompiledStep
+    if backend in ("tensorflow", "torch"):
+        from castbench.timing.steps.trainer_steps import TrainerFunctionStep
 
-        return TensorflowCompiledStep(model, config.mode, batch)
+        return TrainerFunctionStep(model, config.mode, batch)
     return None
