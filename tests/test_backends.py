@@ -114,11 +114,12 @@ def test_a_second_jax_run_compiles_nothing(both_backends):
     by_key = {row["key"]: row for row in first}
     for row in again:  # the cold compile time the cache kept, and this run's load time apart
         assert row["compile_s"] is not None and row["compile_load_s"] > 0
-        # one quantity on a hit and on a miss: trace + lower + the backend compile. The miss also
-        # hashes and writes the cache entry, so the hit reads somewhat lower, never a fraction
-        # of it (the backend compile alone) and never just this run's load time.
+        # one quantity on a hit and on a miss: trace + lower + the backend compile. JAX stores
+        # the backend compile in whole seconds (up to 1 s lost) and the miss also hashes and
+        # writes the entry, so the hit reads somewhat lower; never just this run's load time.
         cold = by_key[row["key"]]["compile_s"]
-        assert 0.6 * cold < row["compile_s"] < cold * 2 + 1.0, (row["key"], cold, row["compile_s"])
+        low, high = 0.7 * cold - 1.0, 2.0 * cold + 1.0
+        assert low < row["compile_s"] < high, (row["key"], cold, row["compile_s"])
         assert row["compile_s"] > row["compile_load_s"], row
     metadata = json.loads((both_backends["jax-again"][1] / "run.json").read_text())
     assert metadata["compile_jobs"] == 1 and metadata["precompile_s"] > 0
