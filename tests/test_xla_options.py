@@ -82,10 +82,28 @@ def test_a_jax_run_records_its_matmul_precision_in_rows_and_run_json(tmp_path):
     assert "matmul_precision 'highest' in the folder but 'default'" in again.stderr
 
 
-def test_a_failed_pre_compile_is_reported_on_stderr(tmp_path, capfd):
+def test_a_failed_pre_compile_is_logged_and_named_in_the_summary(tmp_path, capfd):
     from castbench.timing.precompile import precompile
 
     broken = TimingConfig("mobilenetv2", 32, 2, weights=str(tmp_path / "missing.weights.h5"))
-    assert precompile([broken], 1) > 0
+    done = precompile([broken], 1, tmp_path / "logs")
+    assert done.seconds > 0 and len(done.failed) == 1
+    assert done.failed[0].startswith(broken.key) and "missing.weights.h5" in done.failed[0]
+    assert broken.key in (tmp_path / "logs" / "precompile-1.log").read_text()
     err = capfd.readouterr().err
-    assert f"pre-compiling {broken.key} failed" in err and "missing.weights.h5" in err
+    assert "1 failed" in err and f"pre-compile failed: {broken.key}" in err
+
+
+def test_pre_compiles_are_dealt_one_by_one_heaviest_first():
+    from castbench.timing.precompile import deal
+    from castbench.timing.shard import config_cost
+
+    heavy = [TimingConfig("efficientnetb4", 380, 8, mode=m) for m in ("train", "infer")]
+    light = [TimingConfig("mobilenetv2", 224, b, mode="infer") for b in (2, 4, 8)]
+    batches = deal(light + heavy, 2)
+    # the two heaviest open the two processes: one backbone's group is split between them
+    assert [batch[0] for batch in batches] == heavy
+    assert sorted(c.key for batch in batches for c in batch) == sorted(c.key for c in light + heavy)
+    for batch in batches:  # each process works through its share heaviest first
+        assert [config_cost(c) for c in batch] == sorted(map(config_cost, batch), reverse=True)
+    assert deal(light, 8) == [[c] for c in sorted(light, key=config_cost, reverse=True)]

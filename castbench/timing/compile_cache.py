@@ -40,21 +40,20 @@ def requested_cache_dir() -> Path | None:
 # A process compiling the largest default configuration (EfficientNetB4 at 380 px, training)
 # peaks at about this much host memory; jobs beyond what memory holds would swap or be killed.
 BYTES_PER_JOB = 6 * 2**30
-# On a GPU the compiler autotunes convolutions by timing candidates on the card: a few
-# processes keep it busy, more would make them time each other's kernels.
-GPU_JOBS = 4
 
 
 def default_jobs() -> int:
-    """The host's cores, within what its free memory can hold (at most GPU_JOBS where a GPU
-    is present)."""
+    """Pre-compiling processes by default: the host's cores within what its free memory can
+    hold; none where that is one process (it would only run ahead of the timed phase, not
+    beside anything) or where a GPU is present (every process would autotune its convolutions
+    on the one card, timing each other's kernels)."""
     import psutil
 
     from castbench.environment import gpu_info
 
     by_memory = max(1, psutil.virtual_memory().available // BYTES_PER_JOB)
     jobs = min(os.cpu_count() or 1, by_memory)
-    return max(1, min(jobs, GPU_JOBS) if gpu_info() else jobs)
+    return 0 if jobs < 2 or gpu_info() else jobs
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,12 @@
 Under JAX a configuration's compile (XLA autotuning convolutions, on a GPU) costs far more than
 its timed steps; compiles are independent of each other, and the persistent cache
 (:mod:`castbench.timing.compile_cache`) carries their executables to the timed phase. So the
-matrix's model groups are dealt to ``jobs`` processes, balanced by cost as shards are; each
-builds its models and compiles their steps into the cache. The timed phase then loads them and
+matrix's configurations are dealt one by one, heaviest first, to the process with the least
+work so far (a process builds each backbone it is dealt once); each compiles its steps into
+the cache and logs to ``OUT/logs/precompile-<i>.log``. The timed phase then loads them and
 times one configuration at a time, alone on the device. A configuration that fails to
-pre-compile is simply compiled (and its failure reported in its row) in the timed phase; the
-pre-compiling process says which one failed and why on stderr, which it shares with this one.
+pre-compile is compiled (and its failure reported in its row) in the timed phase, and the
+pre-compile's summary names it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TextIO
 
 from castbench.timing.config import TimingConfig
@@ -27,38 +30,72 @@ from castbench.timing.config import TimingConfig
 COMPILE_ENV = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
 
 
-def precompile(configs: Iterable[TimingConfig], jobs: int, stream: TextIO | None = None) -> float:
-    """Compile ``configs`` into the persistent cache in ``jobs`` processes; returns the wall
-    time it took."""
-    stream = stream or sys.stderr  # read now: a test may have swapped it since import
-    from castbench.timing.shard import assign
+FAILED = "pre-compile failed: "  # how a compiling process reports a configuration it failed
 
-    batches = [batch for batch in assign(list(configs), jobs) if batch]
+
+@dataclass(frozen=True)
+class Precompiled:
+    seconds: float  # wall time of the whole phase
+    failed: tuple[str, ...]  # one line per configuration (or process) that failed
+
+
+def deal(configs: list[TimingConfig], jobs: int) -> list[list[TimingConfig]]:
+    """Single configurations, heaviest first, each to the process with the least work so far
+    (longest processing time first: the phase lasts as long as its busiest process)."""
+    from castbench.timing.shard import config_cost
+
+    loads = [0.0] * jobs
+    batches: list[list[TimingConfig]] = [[] for _ in range(jobs)]
+    for config in sorted(configs, key=config_cost, reverse=True):
+        least = min(range(jobs), key=lambda job: (loads[job], job))
+        batches[least].append(config)
+        loads[least] += config_cost(config)
+    return [batch for batch in batches if batch]
+
+
+def precompile(configs: Iterable[TimingConfig], jobs: int, logs: Path,
+               stream: TextIO | None = None) -> Precompiled:  # fmt: skip
+    """Compile ``configs`` into the persistent cache in ``jobs`` processes, each logging to
+    ``logs``; returns the phase's wall time and what failed."""
+    stream = stream or sys.stderr  # read now: a test may have swapped it since import
+    batches = deal(list(configs), jobs)
     if not batches:
-        return 0.0
+        return Precompiled(0.0, ())
+    logs.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     print(f"castbench timing: pre-compiling {sum(map(len, batches))} configurations in "
-          f"{len(batches)} processes", file=stream)  # fmt: skip
+          f"{len(batches)} processes (logs: {logs})", file=stream)  # fmt: skip
     processes = []
-    for batch in batches:
-        # its output and errors go to this process's stderr (file descriptor 2), whose
-        # stdout is kept for the results table
-        process = subprocess.Popen([sys.executable, "-m", "castbench.timing.precompile"],
-                                   stdin=subprocess.PIPE, stdout=2,
-                                   env={**os.environ, **COMPILE_ENV})  # fmt: skip
+    for index, batch in enumerate(batches, start=1):
+        log = logs / f"precompile-{index}.log"
+        with open(log, "wb") as output:  # the child keeps its own descriptor
+            process = subprocess.Popen([sys.executable, "-m", "castbench.timing.precompile"],
+                                       stdin=subprocess.PIPE, stdout=output, stderr=output,
+                                       env={**os.environ, **COMPILE_ENV})  # fmt: skip
         process.stdin.write(json.dumps([c.as_dict() for c in batch]).encode())
         process.stdin.close()
-        processes.append(process)
+        processes.append((process, log))
     try:
-        for process in processes:
+        for process, _ in processes:
             process.wait()
     except BaseException:
-        for process in processes:
+        for process, _ in processes:
             process.kill()
         raise
+    failed = tuple(line for process, log in processes for line in _failures(process, log))
     elapsed = time.monotonic() - start
-    print(f"castbench timing: pre-compiled in {elapsed:.0f} s", file=stream)
-    return elapsed
+    print(f"castbench timing: pre-compiled in {elapsed:.0f} s, {len(failed)} failed", file=stream)
+    for line in failed:
+        print(f"castbench timing: {FAILED}{line}", file=stream)
+    return Precompiled(elapsed, failed)
+
+
+def _failures(process: subprocess.Popen, log: Path) -> list[str]:
+    text = log.read_text(errors="replace")
+    lines = [line.split(FAILED, 1)[1] for line in text.splitlines() if FAILED in line]
+    if process.returncode != 0:
+        lines.append(f"process exited with code {process.returncode}; see {log}")
+    return lines
 
 
 def compile_configs(configs: list[TimingConfig]) -> None:
@@ -78,9 +115,8 @@ def compile_configs(configs: list[TimingConfig]) -> None:
                 runner = StepRunner(model, config)
                 runner.steps["compiled"].compile()
         except Exception as exc:  # the timed phase compiles it again and records the failure
-            print(f"castbench timing: pre-compiling {config.key} failed ({type(exc).__name__}: "
-                  f"{exc}); it and the rest of its model group compile in the timed phase",
-                  file=sys.stderr, flush=True)  # fmt: skip
+            print(f"{FAILED}{config.key} ({type(exc).__name__}: {exc}); it and the rest of "
+                  "its model group compile in the timed phase", flush=True)  # fmt: skip
         finally:
             model = None
             keras.backend.clear_session()

@@ -74,10 +74,10 @@ def run_timing_sweep(
             return folder.rows
         if compile_settings.jobs:
             todo = [c for c in configs if c.key not in folder.finished_keys()]
-            seconds = precompile(todo, compile_settings.jobs)
-            folder.complete_invocation(
-                {"precompile_s": round(seconds, 1)}, {"precompile_s": round(seconds, 1)}
-            )
+            done = precompile(todo, compile_settings.jobs, folder.path / "logs")
+            summary = {"precompile_s": round(done.seconds, 1),
+                       "precompile_failed": list(done.failed)}  # fmt: skip
+            folder.complete_invocation(summary, summary)
         # logical CPUs / MultiWorkerMirroredStrategy before TF starts
         with distribution.process_setup(isolate):
             _measure(configs, folder, distribution, isolate, argv, timeout, resume, oom_retry,
