@@ -195,7 +195,8 @@ def timing_case(timing_config: TimingConfig, _castbench_models: _ModelCache) -> 
 
     from castbench.environment import device_name
     from castbench.results import row_header
-    from castbench.timing.engine import StepRunner, warm_up
+    from castbench.timing.engine import StepRunner
+    from castbench.timing.timer import warm_up
 
     serving: dict[str, Any] = {}
     if timing_config.runtime == "keras":

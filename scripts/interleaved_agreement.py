@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from castbench.timing.engine import measure
+from castbench.timing.timer import measure
 
 ROUNDS = int(os.environ.get("CASTBENCH_AGREEMENT_ROUNDS", "4"))
 

@@ -75,7 +75,8 @@ def keras_section(args: argparse.Namespace) -> list[dict[str, Any]]:
     import keras
     import numpy as np
 
-    from castbench.timing.engine import StepRunner, build_for_timing, measure
+    from castbench.timing.engine import StepRunner, build_for_timing
+    from castbench.timing.timer import measure
 
     rows = []
     model, model_key = None, None
@@ -261,7 +262,8 @@ def serving_section(args: argparse.Namespace) -> list[dict[str, Any]]:
     from castbench.serving.bench import ServingBench
     from castbench.serving.registry import require_runtime
     from castbench.timing.config import TimingConfig
-    from castbench.timing.engine import build_for_timing, measure
+    from castbench.timing.engine import build_for_timing
+    from castbench.timing.timer import measure
 
     rows = []
     for backbone in args.backbones:

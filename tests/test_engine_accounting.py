@@ -10,8 +10,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import pytest
 
 from castbench.timing.config import TimingConfig
-from castbench.timing.engine import measure
 from castbench.timing.measurement import pipeline_depth
+from castbench.timing.timer import measure
 
 HOST_S = 0.004  # host work to queue one step
 DEVICE_S = 0.012  # device work of one step

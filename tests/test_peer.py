@@ -16,6 +16,8 @@ from castbench.peer.names import NO_EQUIVALENT, TIMM_NAMES, timm_name
 from castbench.peer.sweep import run_peer_sweep
 from castbench.results import COLUMNS, ResultsFolder, read_rows
 from castbench.timing.config import build_matrix
+from castbench.timing.measurement import PIPELINE_ROUNDS, pipeline_depth
+from castbench.timing.timer import PlainStep
 
 matplotlib.use("Agg")
 
@@ -59,7 +61,7 @@ class FakeModel:
             self.runner.advance(step_seconds(config.batch_size, config.mode, next(calls)))
             self.runner.steps += 1
 
-        return run
+        return PlainStep(run)
 
     def gflops_per_image(self, input_size):
         return 0.3 * (input_size / 224) ** 2
@@ -103,8 +105,10 @@ def matrix(names=("mobilenetv2", "nasnetmobile"), batches=(2, 4)):
 
 
 def sweep(tmp_path, runner, configs, **kw):
-    return run_peer_sweep(configs, tmp_path / "peer", runner, ["peer", "timm"],
-                          clock=runner.clock, **kw)  # fmt: skip
+    with pytest.MonkeyPatch.context() as patch:  # the engine's clock and the budget's: one
+        patch.setattr("castbench.timing.timer.clock", runner.clock)
+        return run_peer_sweep(configs, tmp_path / "peer", runner, ["peer", "timm"],
+                              clock=runner.clock, **kw)  # fmt: skip
 
 
 def test_peer_rows_follow_the_results_schema(tmp_path):
@@ -156,7 +160,10 @@ def test_budget_stops_between_configurations_and_resume_finishes(tmp_path):
         sweep(tmp_path, runner, configs)
     rows, left = sweep(tmp_path, runner, configs, resume=True)
     assert left == [] and len(rows) == 6
-    assert runner.steps - steps_before == 5 * 5  # only the five missing, 2 + 3 steps each
+    # only the five missing: 2 warm-up + 3 timed steps each, then the engine's pipelined
+    # rounds (PIPELINE_ROUNDS rounds of pipeline_depth(3) steps)
+    per_config = 2 + 3 + PIPELINE_ROUNDS * pipeline_depth(3)
+    assert runner.steps - steps_before == 5 * per_config
 
 
 def test_out_of_memory_and_build_failures_get_rows_and_the_sweep_goes_on(tmp_path):

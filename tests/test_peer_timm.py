@@ -29,9 +29,16 @@ before = snapshot()
 model.step(TimingConfig("MobileNetV2", %(size)d, 2, mode="infer"))()
 infer_changed = sum(bool((a != b).any()) for a, b in zip(before, snapshot()))
 train = model.step(TimingConfig("MobileNetV2", %(size)d, 2, mode="train"))
-losses = [float(train().detach()) for _ in range(8)]
+losses = [float(train.function().detach()) for _ in range(8)]  # run: the step's loss
 train_changed = sum(bool((a != b).any()) for a, b in zip(before, snapshot()))
-print(json.dumps({"weights": len(before), "infer_changed": infer_changed,
+from castbench.peer.sweep import PeerStepRunner
+from castbench.timing.timer import measure
+config = TimingConfig("MobileNetV2", %(size)d, 2, mode="infer", steps=3, warmup=1)
+measured = measure(PeerStepRunner(model.step(config), config))
+print(json.dumps({"keras_loaded": "keras" in sys.modules,
+                  "pipelined": measured.pipelined_images_per_s[0],
+                  "timed": len(measured.primary.samples_s),
+                  "weights": len(before), "infer_changed": infer_changed,
                   "train_changed": train_changed, "losses": losses,
                   "gflops_96": model.gflops_per_image(96)}))
 """
@@ -47,6 +54,11 @@ def peer():
                           text=True, timeout=600)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_engine_measures_the_peer_without_loading_keras(peer):
+    assert peer["keras_loaded"] is False
+    assert peer["timed"] == 3 and peer["pipelined"] > 0
 
 
 def test_a_train_step_updates_the_weights_and_an_infer_step_none(peer):

@@ -6,9 +6,10 @@ import pytest
 from castbench.cli import main
 from castbench.errors import UsageError
 from castbench.timing.config import TimingConfig
-from castbench.timing.engine import StepRunner, build_for_timing, measure
+from castbench.timing.engine import StepRunner, build_for_timing
 from castbench.timing.measurement import PIPELINE_ROUNDS, pipeline_depth
 from castbench.timing.profiling import check_writable, folder_name, trace_files
+from castbench.timing.timer import measure
 
 
 def test_folder_names_are_portable_and_distinct():

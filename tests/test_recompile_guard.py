@@ -14,7 +14,8 @@ FORCE_A_RECOMPILE = """
 import json, keras
 from castbench.results import measured_row, row_header
 from castbench.timing.config import TimingConfig
-from castbench.timing.engine import StepRunner, build_for_timing, measure
+from castbench.timing.engine import StepRunner, build_for_timing
+from castbench.timing.timer import measure
 from castbench.timing.steps.base import FixedBatch
 
 config = TimingConfig("MobileNetV2", 32, 2, mode="infer", steps=4, warmup=1)

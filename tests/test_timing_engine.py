@@ -9,8 +9,9 @@ import pytest
 from castbench.cli import main
 from castbench.results import ResultsFolder, read_rows
 from castbench.timing.config import TimingConfig
-from castbench.timing.engine import StepRunner, build_for_timing, measure
+from castbench.timing.engine import StepRunner, build_for_timing
 from castbench.timing.sweep import run_sweep
+from castbench.timing.timer import measure
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from castbench.errors import UsageError
+from castbench.errors import UsageError, classify_failure
 from castbench.results import ResultsFolder, complete_row, read_rows, row_header
 from castbench.timing.config import SEED_TRAIN_IMAGES, TimingConfig, build_matrix
-from castbench.timing.engine import classify_failure
 from castbench.timing.stats import percentile, summarize
 
 

@@ -8,17 +8,20 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from castbench import environment
 from castbench.errors import UsageError, classify_failure
 from castbench.peer.names import NO_EQUIVALENT, TIMM_NAMES, timm_name
 from castbench.results import ResultsFolder, measured_row, row_header
 from castbench.timing.config import TimingConfig, model_groups
-from castbench.timing.measurement import CompileTime, Measurement, StepSamples
 from castbench.timing.progress import Progress
+from castbench.timing.timer import measure
 
-Clock = Callable[[], float]
+if TYPE_CHECKING:
+    from castbench.timing.steps.base import Step
+
+Clock = Callable[[], float]  # the sweep's clock, for its time budget
 PEER_RUNTIME = "pytorch"  # the runtime column of a peer row
 
 
@@ -28,8 +31,9 @@ class PeerModel(Protocol):
     params_total: int
     params_trainable: int
 
-    def step(self, config: TimingConfig) -> Callable[[], object]:
-        """One training or inference step on a fixed batch; returns once the device is done."""
+    def step(self, config: TimingConfig) -> Step:
+        """One training or inference step on a fixed batch; a call returns once the device is
+        done."""
 
     def gflops_per_image(self, input_size: int) -> float | None:
         """Counted forward FLOPs of one image at ``input_size``, ÷ 10^9."""
@@ -62,21 +66,23 @@ def peer_key(config: TimingConfig, jit_compile: bool) -> str:
             f"{config.precision}|{mode}|{config.head}|timm")  # fmt: skip
 
 
-def measure(step: Callable[[], object], config: TimingConfig, clock: Clock,
-            gflops_per_image: float | None = None) -> Measurement:  # fmt: skip
-    """Warm up, then time ``config.steps`` steps one by one. The first step builds kernels
-    (cuDNN autotuning, torch.compile): its time beyond a steady step is the compile time."""
+class PeerStepRunner:
+    """One configuration's step of a peer model, as the engine measures it (a
+    :class:`~castbench.timing.timer.Runner`): the framework's own training or inference step,
+    the peer of castbench's compiled step. Its first call builds kernels (cuDNN autotuning,
+    ``torch.compile``): its time beyond a steady step is the compile time."""
 
-    def timed() -> float:
-        start = clock()
-        step()
-        return clock() - start
+    kind = "compiled"
+    model = None  # no Keras model runs here
+    replicas = 1
 
-    warmup = tuple(timed() for _ in range(config.warmup))
-    samples = tuple(timed() for _ in range(config.steps))
-    # the framework's own training / inference step: the peer of castbench's compiled step
-    return Measurement(config, {"compiled": StepSamples("compiled", warmup, samples)},
-                       CompileTime(None), gflops_per_image=gflops_per_image)  # fmt: skip
+    def __init__(self, step: Step, config: TimingConfig) -> None:
+        self.config = config
+        self.global_batch = config.batch_size
+        self.steps = {self.kind: step}
+
+    def finish(self) -> None:
+        return None  # the model holds its own state
 
 
 class PeerSweep:
@@ -140,7 +146,7 @@ class PeerSweep:
         try:
             model.reset_peak_memory()
             gflops = model.gflops_per_image(config.input_size)
-            measurement = measure(model.step(config), config, self.clock, gflops)
+            measurement = measure(PeerStepRunner(model.step(config), config), gflops)
         except Exception as exc:
             model.recover()
             status, message = classify_failure(exc)

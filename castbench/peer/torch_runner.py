@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import gc
 import importlib
-from collections.abc import Callable
 from typing import Any
 
 from castbench.errors import UsageError
+from castbench.timing.batch import random_batch
 from castbench.timing.config import TimingConfig
+from castbench.timing.timer import PlainStep
 
 OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cuda", "cpu")
@@ -69,7 +70,6 @@ class TorchModel:
         optimizers = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
         self.optimizer = optimizers[optimizer](self.net.parameters(), lr=1e-3)
         self.loss = nn.BCEWithLogitsLoss()
-        self.generator = torch.Generator(device="cpu").manual_seed(seed)
 
     def gflops_per_image(self, input_size: int) -> float:
         """Forward FLOPs of one image, as PyTorch's own ``FlopCounterMode`` counts them: a
@@ -90,12 +90,11 @@ class TorchModel:
         if self.device.type == "cuda":
             self.torch.cuda.synchronize(self.device)
 
-    def step(self, config: TimingConfig) -> Callable[[], object]:
+    def step(self, config: TimingConfig) -> PlainStep:
         torch = self.torch
-        shape = (config.batch_size, 3, config.input_size, config.input_size)
-        images = (torch.rand(shape, generator=self.generator) * 2 - 1).to(self.device)
-        labels = torch.randint(0, 2, (config.batch_size, 1), generator=self.generator)
-        labels = labels.float().to(self.device)
+        images, labels = random_batch(config)  # the batch the Keras step sees, channels first
+        images = torch.from_numpy(images.transpose(0, 3, 1, 2).copy()).to(self.device)
+        labels = torch.from_numpy(labels).to(self.device)
         self.synchronize()
 
         def train() -> object:
@@ -103,17 +102,22 @@ class TorchModel:
             loss = self.loss(self.forward(images), labels)
             loss.backward()
             self.optimizer.step()
-            self.synchronize()
             return loss
 
         def infer() -> object:
             with torch.inference_mode():
-                logits = self.forward(images)
-            self.synchronize()
-            return logits
+                return self.forward(images)
 
         self.net.train(config.mode == "train")
-        return train if config.mode == "train" else infer
+        queue = train if config.mode == "train" else infer
+
+        def run() -> object:  # returns once the device has finished the step
+            output = queue()
+            self.synchronize()
+            return output
+
+        # on a GPU, ``queue`` returns once the kernels are queued: a training loop's overlap
+        return PlainStep(run, dispatch=queue, wait=lambda _: self.synchronize())
 
     def reset_peak_memory(self) -> None:
         if self.device.type == "cuda":

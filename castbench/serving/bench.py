@@ -19,10 +19,11 @@ from castbench.serving.export import Artifact, export_model, identity_of, load_a
 from castbench.serving.gate import gate_batch, gate_size, judge
 from castbench.serving.outputs import with_logit
 from castbench.serving.registry import LOGIT, PROBABILITY, MissingExtra, require_runtime
-from castbench.serving.runner import RuntimeRunner, fixed_batch
+from castbench.serving.runner import RuntimeRunner
 from castbench.serving.sessions import Session, open_session, usable_cores
+from castbench.timing.batch import random_batch
 from castbench.timing.config import TimingConfig
-from castbench.timing.engine import measure
+from castbench.timing.timer import measure
 
 clock = time.perf_counter
 
@@ -133,7 +134,8 @@ class ServingBench:
         }
         if verdict.status == "mismatch":
             return Prepared(None, fields)
-        return Prepared(RuntimeRunner(session, config, fixed_batch(config)), fields)
+        images, _ = random_batch(config)  # the batch the Keras step of this configuration sees
+        return Prepared(RuntimeRunner(session, config, images), fields)
 
     def measure(self, config: TimingConfig, gflops_per_image: float | None) -> dict[str, Any]:
         """The measured and serving fields of ``config``'s row (not timed on a mismatch)."""

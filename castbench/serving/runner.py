@@ -1,6 +1,6 @@
-"""A serving runtime's inference step in the shape the timing engine measures: a runner with
-``.config``, ``.steps`` (one kind, named after the runtime), ``.step`` and ``.timed_steps(n)``.
-The step runs one synchronous batch and returns with the output on the host."""
+"""A serving runtime's inference step as the timing engine measures it: a
+:class:`~castbench.timing.timer.Runner` with one step kind, named after the runtime. The step
+runs one synchronous batch and returns with the output on the host."""
 
 from __future__ import annotations
 
@@ -8,14 +8,6 @@ import numpy as np
 
 from castbench.serving.sessions import Session
 from castbench.timing.config import TimingConfig
-from castbench.timing.engine import StepRunner
-
-
-def fixed_batch(config: TimingConfig, seed: int = 0) -> np.ndarray:
-    """The batch every runtime of a configuration sees: the same draw as the Keras step's."""
-    rng = np.random.default_rng(seed)
-    shape = (config.batch_size, config.input_size, config.input_size, 3)
-    return rng.uniform(-1, 1, shape).astype("float32")
 
 
 class RuntimeStep:
@@ -50,6 +42,5 @@ class RuntimeRunner:
         self.step = RuntimeStep(session, config.runtime, images)
         self.steps = {self.kind: self.step}
 
-    # the engine's own loop and hand-back: Keras and runtime steps meet the same clock
-    timed_steps = StepRunner.timed_steps
-    finish = StepRunner.finish
+    def finish(self) -> None:
+        return None  # a session holds no state to hand back

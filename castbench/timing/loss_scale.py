@@ -4,11 +4,12 @@ halves the scale. Such a step does less work than a real one; a row says how man
 
 from __future__ import annotations
 
-from typing import Any
-
-import keras
+from typing import TYPE_CHECKING, Any
 
 from castbench.timing.measurement import StepSamples
+
+if TYPE_CHECKING:
+    import keras
 
 
 class LossScaleSkips:
@@ -23,6 +24,8 @@ class LossScaleSkips:
         self.before = self._applied() if self.optimizer is not None else 0
 
     def _applied(self) -> int:
+        import keras  # only where a model has a loss-scale optimizer: Keras is loaded
+
         # the wrapper's iterations are its inner optimizer's: they count applied updates only
         return int(keras.ops.convert_to_numpy(self.optimizer.iterations))
 

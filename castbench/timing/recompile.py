@@ -8,15 +8,17 @@ counter is not zero says so (``recompiled``) and is never reported as a clean me
 - JAX reports every trace and backend compile through :mod:`jax.monitoring`.
 - TensorFlow's ``tf.function`` objects count their own traces; the ones Keras builds for the
   train / predict step sit in the closures of ``model.train_function`` / ``predict_function``.
-- Other backends: unknown (None).
+- Other backends, and processes without Keras (the PyTorch peer): unknown (None).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
+if TYPE_CHECKING:
+    import keras
 
 # jax._src.dispatch's event names (JAXPR_TRACE_EVENT, BACKEND_COMPILE_EVENT)
 JAX_COMPILE_EVENTS = (
@@ -32,7 +34,7 @@ class CompileCounter:
     def __init__(self, model: keras.Model | None) -> None:
         self.model = model
         self.count: int | None = None
-        self._backend = keras.backend.backend()
+        self._backend = _loaded_keras_backend()
         self._listener: Callable[..., None] | None = None
         self._tf_before = 0
 
@@ -59,6 +61,12 @@ class CompileCounter:
             monitoring.unregister_event_duration_listener(self._listener)
         elif self._backend == "tensorflow" and self.model is not None:
             self.count = _tf_traces(self.model) - self._tf_before
+
+
+def _loaded_keras_backend() -> str | None:
+    """This process's Keras backend, without importing Keras where nothing has."""
+    keras = sys.modules.get("keras")
+    return None if keras is None else keras.backend.backend()
 
 
 def _tf_traces(model: keras.Model) -> int:

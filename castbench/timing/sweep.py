@@ -17,9 +17,10 @@ from castbench.errors import classify_failure
 from castbench.profile import profile_model
 from castbench.results import ResultsFolder, measured_row, row_header
 from castbench.timing.config import TimingConfig
-from castbench.timing.engine import StepRunner, build_for_timing, measure
+from castbench.timing.engine import StepRunner, build_for_timing
 from castbench.timing.peak import peak_for_precision
 from castbench.timing.schedule import drive
+from castbench.timing.timer import measure
 from castbench.timing.xla_options import effective_matmul_precision
 
 

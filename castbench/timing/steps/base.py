@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import keras
-import numpy as np
 
+from castbench.timing.batch import random_batch
 from castbench.timing.config import TimingConfig
 
 STEP_KINDS = ("compiled", "api")
@@ -23,10 +23,7 @@ class FixedBatch:
 
     @classmethod
     def random(cls, config: TimingConfig, seed: int = 0) -> FixedBatch:
-        rng = np.random.default_rng(seed)
-        shape = (config.batch_size, config.input_size, config.input_size, 3)
-        images = rng.uniform(-1, 1, shape).astype("float32")
-        labels = rng.integers(0, 2, (config.batch_size, 1)).astype("float32")
+        images, labels = random_batch(config, seed)
         return cls(keras.ops.convert_to_tensor(images), keras.ops.convert_to_tensor(labels))
 
 
