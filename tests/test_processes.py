@@ -51,6 +51,6 @@ def test_processes_need_fresh_processes(tmp_path, capsys):
                  "--processes", "2", "--isolate", "none", "--out", out])  # fmt: skip
     assert code == 2 and "--processes needs fresh processes" in capsys.readouterr().err
     with pytest.raises(UsageError):
-        from castbench.timing.run import run_timing_sweep
+        from castbench.timing.run import SweepSettings, run_timing_sweep
 
-        run_timing_sweep([], [], tmp_path / "y", None, "group", [], processes=0)
+        run_timing_sweep([], [], tmp_path / "y", None, SweepSettings(processes=0))

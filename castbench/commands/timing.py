@@ -116,16 +116,15 @@ def run_timing(args: argparse.Namespace) -> int:
         from castbench.serving.artifacts import check_reusable
 
         check_reusable(matrix)
-    from castbench.timing.run import run_timing_sweep
+    from castbench.timing.run import SweepSettings, run_timing_sweep
     from castbench.timing.shard import select
 
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = args.out or Path("results") / f"timing-{stamp}"
-    rows = run_timing_sweep(matrix, select(matrix, args.shard), out, distribution,
-                            isolate=args.isolate, argv=args.argv, timeout=args.timeout,
-                            resume=args.resume, oom_retry=args.oom_retry,
-                            shard=args.shard, compile_settings=compile_settings,
-                            processes=args.processes)  # fmt: skip
+    settings = SweepSettings(isolate=args.isolate, argv=tuple(args.argv), timeout=args.timeout,
+                             resume=args.resume, oom_retry=args.oom_retry, shard=args.shard,
+                             compile=compile_settings, processes=args.processes)  # fmt: skip
+    rows = run_timing_sweep(matrix, select(matrix, args.shard), out, distribution, settings)
     if not args.no_plots:
         for path in draw(out, out / "plots", seed=False):
             print(f"plot: {path}", file=sys.stderr)

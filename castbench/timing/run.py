@@ -11,6 +11,7 @@ processes import TensorFlow, Keras or JAX and report the device; only ``--isolat
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,38 +27,51 @@ from castbench.timing.precompile import precompile
 from castbench.timing.xla_options import resume_conflicts
 
 
+@dataclass(frozen=True)
+class SweepSettings:
+    """How a timing run measures its configurations, as one value from the command line on."""
+
+    isolate: str = "group"  # none | group | config: where measurements run
+    argv: tuple[str, ...] = ()  # the command line, for run.json and the pool's processes
+    timeout: float | None = None  # per configuration (separate processes only)
+    resume: bool = False  # keep the folder's rows, measure what is missing
+    oom_retry: bool = False  # retry an out-of-memory configuration once in a fresh process
+    shard: str | None = None  # "i/n": this run's share of the matrix
+    compile: CompileSettings = CompileSettings(None, 0)
+    processes: int = 1  # fresh processes per configuration (repeats across processes)
+
+    def check(self, distribution: Plan) -> None:
+        """Refuse combinations that cannot work, before anything slow starts."""
+        if self.processes < 1:
+            raise UsageError(f"--processes must be a positive whole number, got {self.processes}")
+        in_process = self.isolate == "none" and not distribution.launch_workers
+        if self.timeout is not None and in_process:
+            raise UsageError("--timeout needs separate processes: use --isolate group or config")
+        if self.processes > 1 and (self.isolate == "none" or distribution.launch_workers):
+            raise UsageError("--processes needs fresh processes: use --isolate group or config, "
+                             "with the default strategy")  # fmt: skip
+
+
 def run_timing_sweep(
     matrix: list[TimingConfig],
     configs: list[TimingConfig],
     out: Path,
     distribution: Plan,
-    isolate: str,
-    argv: list[str],
-    timeout: float | None = None,
-    resume: bool = False,
-    oom_retry: bool = False,
-    shard: str | None = None,
-    compile_settings: CompileSettings | None = None,
-    processes: int = 1,
+    settings: SweepSettings,
 ) -> list[dict[str, Any]]:
     """Measure ``configs`` (this shard of ``matrix``) into ``out``; returns every row there.
 
-    Under JAX with ``compile_settings.jobs``, the configurations still to measure are compiled
+    Under JAX with ``settings.compile.jobs``, the configurations still to measure are compiled
     into the persistent cache in that many processes first."""
-    compile_settings = compile_settings or CompileSettings(None, 0)
-    if timeout is not None and isolate == "none" and not distribution.launch_workers:
-        raise UsageError("--timeout needs separate processes: use --isolate group or config")
-    if processes < 1:
-        raise UsageError(f"--processes must be a positive whole number, got {processes}")
-    if processes > 1 and (isolate == "none" or distribution.launch_workers):
-        raise UsageError("--processes needs fresh processes: use --isolate group or config, "
-                         "with the default strategy")  # fmt: skip
+    settings.check(distribution)
+    resume, shard, isolate = settings.resume, settings.shard, settings.isolate
+    compile_settings = settings.compile
     folder = ResultsFolder(out)
     with folder.locked():  # one writer per folder
         if folder.rows and not resume:
             raise UsageError(f"{out} already holds results; pass --resume to continue it, or "
                              "choose another --out")  # fmt: skip
-        metadata = environment.light_metadata(argv)
+        metadata = environment.light_metadata(list(settings.argv))
         if resume:
             check_resumable(folder, {**metadata, **compile_settings.metadata()})
         folder.flush()  # an empty shard, too, leaves a results folder that merge reads
@@ -80,8 +94,7 @@ def run_timing_sweep(
             folder.complete_invocation(summary, summary)
         # logical CPUs / MultiWorkerMirroredStrategy before TF starts
         with distribution.process_setup(isolate):
-            _measure(configs, folder, distribution, isolate, argv, timeout, resume, oom_retry,
-                     processes)  # fmt: skip
+            _measure(configs, folder, distribution, settings)
         fill_scaling_efficiency(folder)
         return folder.rows
 
@@ -98,17 +111,11 @@ def check_resumable(folder: ResultsFolder, current: dict[str, Any]) -> None:
                          "(castbench merge --allow-mixed joins such folders)")  # fmt: skip
 
 
-def _measure(
-    configs: list[TimingConfig],
-    folder: ResultsFolder,
-    distribution: Plan,
-    isolate: str,
-    argv: list[str],
-    timeout: float | None,
-    resume: bool,
-    oom_retry: bool,
-    processes: int = 1,
-) -> None:
+def _measure(configs: list[TimingConfig], folder: ResultsFolder, distribution: Plan,
+             settings: SweepSettings) -> None:  # fmt: skip
+    resume, oom_retry, timeout = settings.resume, settings.oom_retry, settings.timeout
+    isolate, argv = settings.isolate, list(settings.argv)
+
     def on_environment(full: dict[str, Any]) -> None:
         if resume:
             check_resumable(folder, full)
@@ -129,11 +136,11 @@ def _measure(
             run_isolated(todo, into, isolate=isolate, timeout=timeout, resume=True,
                          oom_retry=oom_retry, argv=argv, on_environment=on_environment)  # fmt: skip
 
-        if processes == 1:
+        if settings.processes == 1:
             run_isolated(local, folder, isolate=isolate, timeout=timeout, resume=resume,
                          oom_retry=oom_retry, argv=argv, on_environment=on_environment)  # fmt: skip
         else:
-            run_repeated(local, folder, processes, run_once)
+            run_repeated(local, folder, settings.processes, run_once)
     if launched:
         todo = [c for c in launched if not (resume and c.key in folder.finished_keys())]
         run_local_workers(todo, folder, distribution.workers, timeout=timeout)
