@@ -188,8 +188,9 @@ def timm_section(args: argparse.Namespace) -> list[dict[str, Any]]:
     import torch
 
     from castbench.peer.names import timm_name
-    from castbench.peer.sweep import measure as peer_measure
+    from castbench.peer.sweep import PeerStepRunner
     from castbench.peer.torch_runner import TorchRunner
+    from castbench.timing.timer import measure
 
     torch.set_num_threads(os.cpu_count() or 1)
     runner = TorchRunner(device="cpu")
@@ -204,7 +205,7 @@ def timm_section(args: argparse.Namespace) -> list[dict[str, Any]]:
             order = ("castbench", "loop") if round_index % 2 == 0 else ("loop", "castbench")
             for tool in order:
                 if tool == "castbench":
-                    ours.append(peer_measure(ours_step, config, time.perf_counter).primary.median)
+                    ours.append(measure(PeerStepRunner(ours_step, config)).primary.median)
                 else:
                     theirs.append(statistics.median(plain.run()))
         model.close()
