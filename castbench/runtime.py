@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +21,13 @@ CPU_REPLICAS_ENV = "CASTBENCH_CPU_REPLICAS"
 def keras_backend_name() -> str:
     """The backend Keras will use, read without importing Keras."""
     return os.environ.get("KERAS_BACKEND", "tensorflow").strip().lower() or "tensorflow"
+
+
+def loaded_keras_backend() -> str | None:
+    """The backend of the Keras this process has imported; None where nothing imported Keras
+    (the PyTorch peer's process), without importing it."""
+    keras = sys.modules.get("keras")
+    return None if keras is None else keras.backend.backend()
 
 
 def import_tensorflow() -> Any:

@@ -11,6 +11,8 @@ from typing import Any
 
 import psutil
 
+from castbench.runtime import loaded_keras_backend
+
 SAMPLE_INTERVAL_S = 0.05
 MIN_NVML_WINDOW_S = 2.0
 
@@ -20,7 +22,7 @@ def nvml_device_index(backend: str | None = None) -> int | str:
     while the backend counts those ``CUDA_VISIBLE_DEVICES`` leaves it, in that variable's order.
     An int is NVML's index; a str is the GPU's UUID where the variable lists UUIDs."""
     local = 0
-    if (backend or _backend()) == "jax":
+    if (backend or loaded_keras_backend()) == "jax":
         import jax
 
         device = jax.devices()[0]
@@ -142,7 +144,7 @@ class DeviceMemory:
         self.source: str | None = None
 
     def __enter__(self) -> DeviceMemory:
-        self._backend = _backend()
+        self._backend = loaded_keras_backend()
         self._tf_gpu = self._backend == "tensorflow" and _tf_gpu()  # asked once, used twice
         if self._tf_gpu:
             import tensorflow as tf
@@ -173,12 +175,6 @@ class DeviceMemory:
         if "peak_bytes_in_use" in stats:
             self.peak_bytes = int(stats["peak_bytes_in_use"])
             self.source = "jax-allocator"
-
-
-def _backend() -> str:
-    import keras
-
-    return keras.backend.backend()
 
 
 def _tf_gpu() -> bool:

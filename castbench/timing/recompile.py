@@ -13,9 +13,10 @@ counter is not zero says so (``recompiled``) and is never reported as a clean me
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from castbench.runtime import loaded_keras_backend
 
 if TYPE_CHECKING:
     import keras
@@ -34,7 +35,7 @@ class CompileCounter:
     def __init__(self, model: keras.Model | None) -> None:
         self.model = model
         self.count: int | None = None
-        self._backend = _loaded_keras_backend()
+        self._backend = loaded_keras_backend()
         self._listener: Callable[..., None] | None = None
         self._tf_before = 0
 
@@ -61,12 +62,6 @@ class CompileCounter:
             monitoring.unregister_event_duration_listener(self._listener)
         elif self._backend == "tensorflow" and self.model is not None:
             self.count = _tf_traces(self.model) - self._tf_before
-
-
-def _loaded_keras_backend() -> str | None:
-    """This process's Keras backend, without importing Keras where nothing has."""
-    keras = sys.modules.get("keras")
-    return None if keras is None else keras.backend.backend()
 
 
 def _tf_traces(model: keras.Model) -> int:
