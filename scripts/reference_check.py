@@ -34,6 +34,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -85,23 +86,31 @@ def keras_section(args: argparse.Namespace) -> list[dict[str, Any]]:
             model, model_key = build_for_timing(config), config.model_key
         batch = StepRunner(model, config).batch
         images, labels = np.asarray(batch.images), np.asarray(batch.labels)
-        ours, theirs, recompiles, load = [], [], [], []
-        for round_index in range(args.rounds):
-            load.append(load_1m())
-            order = ("castbench", "loop") if round_index % 2 == 0 else ("loop", "castbench")
-            for tool in order:
-                if tool == "castbench":
-                    measurement = measure(StepRunner(model, config))
-                    ours.append(measurement.primary.median)
-                    recompiles.append(measurement.recompiles)
-                else:
-                    theirs.append(statistics.median(plain_keras_loop(model, config, images,
-                                                                     labels)))  # fmt: skip
+        measured, theirs, load = interleaved(
+            args.rounds, partial(lambda m, c: measure(StepRunner(m, c)), model, config),
+            partial(lambda *loop: statistics.median(plain_keras_loop(*loop)), model, config,
+                    images, labels))  # fmt: skip
+        ours = [m.primary.median for m in measured]
+        recompiles = [m.recompiles for m in measured]
         rows.append(_ratio_row(config, "castbench step", "plain Keras loop", ours, theirs, load,
                                backend=keras.backend.backend(),
                                recompiled=sum(r or 0 for r in recompiles)))  # fmt: skip
         print(_line(rows[-1]), flush=True)
     return rows
+
+
+def interleaved(rounds: int, ours: Callable[[], Any], theirs: Callable[[], Any]
+                ) -> tuple[list[Any], list[Any], list[float]]:  # fmt: skip
+    """Both sides ``rounds`` times, castbench first in even rounds and second in odd ones, so
+    that the machine's drift hits both alike; with the 1-minute load at each round's start."""
+    results: tuple[list[Any], list[Any]] = ([], [])
+    load = []
+    for index in range(rounds):
+        load.append(load_1m())
+        order = (0, 1) if index % 2 == 0 else (1, 0)
+        for side in order:
+            results[side].append((ours, theirs)[side]())
+    return results[0], results[1], load
 
 
 def _ratio_row(config: Any, ours_name: str, theirs_name: str, ours: list[float],
@@ -199,15 +208,11 @@ def timm_section(args: argparse.Namespace) -> list[dict[str, Any]]:
         model = runner.load(timm_name(config.backbone))
         ours_step = model.step(config)
         plain = PlainTimm(timm_name(config.backbone), config)
-        ours, theirs, load = [], [], []
-        for round_index in range(args.rounds):
-            load.append(load_1m())
-            order = ("castbench", "loop") if round_index % 2 == 0 else ("loop", "castbench")
-            for tool in order:
-                if tool == "castbench":
-                    ours.append(measure(PeerStepRunner(ours_step, config)).primary.median)
-                else:
-                    theirs.append(statistics.median(plain.run()))
+        ours, theirs, load = interleaved(
+            args.rounds,
+            partial(lambda s, c: measure(PeerStepRunner(s, c)).primary.median, ours_step, config),
+            partial(lambda p: statistics.median(p.run()), plain),
+        )
         model.close()
         rows.append(_ratio_row(config, "castbench peer timm", "plain timm loop", ours, theirs,
                                load, backend="torch"))  # fmt: skip
@@ -279,16 +284,11 @@ def serving_section(args: argparse.Namespace) -> list[dict[str, Any]]:
             if prepared.runner is None:
                 sys.exit(f"{backbone} {runtime}: {prepared.fields['error']}")
             artifact = bench.artifact(require_runtime(runtime).format, config)
-            ours, theirs, load = [], [], []
-            for round_index in range(args.rounds):
-                load.append(load_1m())
-                order = ("castbench", "tool") if round_index % 2 == 0 else ("tool", "castbench")
-                for side in order:
-                    if side == "castbench":
-                        samples = measure(prepared.runner).primary.samples_s
-                        ours.append(tool.statistic(samples))
-                    else:
-                        theirs.append(tool.run(artifact.path, args))
+            ours, theirs, load = interleaved(
+                args.rounds,
+                partial(lambda t, r: t.statistic(measure(r).primary.samples_s), tool,
+                        prepared.runner),
+                partial(tool.run, artifact.path, args))  # fmt: skip
             rows.append(_ratio_row(config, f"castbench {runtime} ({tool.statistic.__name__})",
                                    tool.name, ours, theirs, load, runtime=runtime,
                                    threads=SERVING_THREADS, gate=prepared.fields["status"],
