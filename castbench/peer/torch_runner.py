@@ -70,11 +70,14 @@ class TorchModel:
         optimizers = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
         self.optimizer = optimizers[optimizer](self.net.parameters(), lr=1e-3)
         self.loss = nn.BCEWithLogitsLoss()
+        self._gflops: dict[int, float] = {}  # input size -> counted forward GFLOPs per image
 
     def gflops_per_image(self, input_size: int) -> float:
         """Forward FLOPs of one image, as PyTorch's own ``FlopCounterMode`` counts them: a
         multiply-add is two FLOPs, in convolutions and matrix products (element-wise
         arithmetic, which castbench's Keras count includes, is not counted)."""
+        if input_size in self._gflops:  # one count per size, not one per configuration
+            return self._gflops[input_size]
         from torch.utils.flop_counter import FlopCounterMode
 
         torch = self.torch
@@ -84,7 +87,8 @@ class TorchModel:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
             self.net(image)
         self.net.train(training)
-        return counter.get_total_flops() / 1e9
+        self._gflops[input_size] = counter.get_total_flops() / 1e9
+        return self._gflops[input_size]
 
     def synchronize(self) -> None:
         if self.device.type == "cuda":
