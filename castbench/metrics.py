@@ -94,6 +94,12 @@ class Confusion:
         return asdict(self)
 
 
+def predicted_defect(scores: Iterable[float] | np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """Which scores call their image a defect at ``threshold`` (strictly above it)."""
+    s = np.asarray(list(scores) if not isinstance(scores, np.ndarray) else scores).reshape(-1)
+    return s.astype(np.float64) > threshold
+
+
 def confusion_counts(
     labels: Iterable[int] | np.ndarray,
     scores: Iterable[float] | np.ndarray,
@@ -107,7 +113,7 @@ def confusion_counts(
     if not np.all(np.isin(y, (0, 1))):
         raise ValueError("labels must be 0 (ok) or 1 (defect)")
     truth = y.astype(bool)
-    predicted = s.astype(np.float64) > threshold
+    predicted = predicted_defect(s, threshold)
     return Confusion(
         tp=int(np.sum(truth & predicted)),
         fp=int(np.sum(~truth & predicted)),

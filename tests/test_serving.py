@@ -539,3 +539,19 @@ def test_latency_table_keeps_ungated_rows_and_names_them():
     table = latency_table(rows, 1).iloc[0]
     assert table["best runtime"] == "litert" and table["litert"] == pytest.approx(2.0)
     assert table["ungated"] == "litert, openvino"
+
+
+@needs("onnxruntime")
+def test_runtime_row_scores_the_test_split_beside_keras(toy_model, casting_set, tmp_path):
+    run = config(runtime="onnxruntime", batch_size=3, steps=1, warmup=1, threads=1,
+                 test_data=str(casting_set))  # fmt: skip
+    serving = ServingBench(toy_model, folder=str(tmp_path))
+    try:
+        row = serving.measure(run, gflops_per_image=None)
+    finally:
+        serving.close()
+    assert row["status"] == "ok" and row["test_images"] == 4  # 4 test images, batches of 3
+    # a float32 artifact of the same weights calls every image as Keras does
+    assert row["test_recall_pct"] == row["keras_test_recall_pct"]
+    assert row["delta_f1"] == 0 and row["mcnemar_p"] == 1.0
+    assert row["mcnemar_keras_only"] == row["mcnemar_served_only"] == 0

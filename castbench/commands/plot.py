@@ -58,12 +58,12 @@ def draw(source: Path, out: Path, seed: bool, peer: Path | None = None) -> list[
     runtimes = rows["runtime"].fillna("keras") if "runtime" in rows else pd.Series(["keras"])
     if runtimes.nunique() == 1:
         return plot_timing(rows, out, seed_table, peer_rows)
-    from castbench.serving.plots import plot_runtimes
+    from castbench.serving.plots import plot_latency_vs_recall, plot_runtimes
     from castbench.serving.report import write_latency_tables
 
     # time-versus-batch curves for Keras; the runtimes side by side in their own plot
     written = plot_timing(rows[runtimes == "keras"], out, seed_table, peer_rows)
-    written += plot_runtimes(rows, out)
+    written += plot_runtimes(rows, out) + plot_latency_vs_recall(rows, out)
     return [*written, write_latency_tables(rows, out / "latency_by_runtime.md")]
 
 

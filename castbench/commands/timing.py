@@ -69,8 +69,8 @@ def epoch_inputs(args: argparse.Namespace) -> dict:
 
 
 def serving_inputs(args: argparse.Namespace) -> dict:
-    """Where serving runtimes keep and reuse artifacts, and what int8 calibrates on (the --data
-    set's training split)."""
+    """Where serving runtimes keep and reuse artifacts, what int8 calibrates on (the --data
+    set's training split) and, with trained --weights, what runtime rows score (its test split)."""
     from castbench.timing.config import QUANTIZED
 
     if args.artifacts and args.artifacts.exists() and not args.artifacts.is_dir():
@@ -80,7 +80,14 @@ def serving_inputs(args: argparse.Namespace) -> dict:
     if args.precision in QUANTIZED and args.data is not None:
         fields.update(calibration_data=str(args.data.resolve()),
                       calibration_images=args.calibration_images)  # fmt: skip
+    if args.data is not None and trained(args.weights):
+        fields["test_data"] = str(args.data.resolve())  # scored only by runtime rows
     return fields
+
+
+def trained(weights: str) -> bool:
+    """Whether ``--weights`` names a weights file (a trained model), not an initialisation."""
+    return weights.strip().lower() not in ("none", "imagenet")
 
 
 def run_timing(args: argparse.Namespace) -> int:

@@ -139,7 +139,8 @@ EPOCH_OPTIONS = (
         type=Path,
         default=None,
         metavar="PATH",
-        help="a casting-layout data set: epochs count its training split (less validation)",
+        help="a casting-layout data set: epochs count its training split (less validation); "
+        "int8 calibrates on it; with a --weights file, serving rows score its test split",
     ),
     option(
         "--epoch",

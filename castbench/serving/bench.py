@@ -18,6 +18,7 @@ from castbench.serving.artifacts import ArtifactMismatch, Identity, config_calib
 from castbench.serving.export import Artifact, export_model, identity_of, load_artifact
 from castbench.serving.gate import gate_batch, gate_size, judge
 from castbench.serving.outputs import with_logit
+from castbench.serving.quality import TestSplit, batched_scores, load_test_split, quality_fields
 from castbench.serving.registry import LOGIT, PROBABILITY, MissingExtra, require_runtime
 from castbench.serving.runner import RuntimeRunner
 from castbench.serving.sessions import Session, open_session, usable_cores
@@ -26,6 +27,7 @@ from castbench.timing.config import TimingConfig
 from castbench.timing.timer import measure
 
 clock = time.perf_counter
+KERAS_SCORING_BATCH = 32  # one shape for every call: a new batch shape would retrace
 
 
 @dataclass
@@ -51,6 +53,8 @@ class ServingBench:
         self._folder = Path(folder) if folder else Path(self._temporary.name)
         self._artifacts: dict[tuple[str, str], Artifact] = {}
         self._calibration_images: np.ndarray | None = None
+        self._test_split: TestSplit | None = None
+        self._keras_test_scores: np.ndarray | None = None
 
     @classmethod
     def for_config(cls, model: keras.Model, config: TimingConfig) -> ServingBench:
@@ -143,10 +147,25 @@ class ServingBench:
         if prepared.runner is None:
             return prepared.fields
         row = measured_row(prepared.fields, measure(prepared.runner, gflops_per_image))
+        if config.test_data:  # after the timing, so that the timed phase is the same without
+            row.update(self._quality(prepared.runner.step.session, config))
         return {**row, "status": prepared.fields["status"]}  # ungated stays ungated
+
+    def _quality(self, session: Session, config: TimingConfig) -> dict[str, Any]:
+        """The test split scored by ``session`` and by Keras (once per model)."""
+        if self._test_split is None:
+            self._test_split = load_test_split(config.test_data, config.backbone,
+                                               config.input_size)  # fmt: skip
+            self._keras_test_scores = batched_scores(
+                lambda batch: self._served.predict_on_batch(batch)[PROBABILITY],
+                self._test_split.images, KERAS_SCORING_BATCH)  # fmt: skip
+        served = batched_scores(lambda batch: session.run(batch)[PROBABILITY],
+                                self._test_split.images, config.batch_size)  # fmt: skip
+        return quality_fields(self._test_split.labels, served, self._keras_test_scores)
 
     def close(self) -> None:
         self.model = self._served = self._calibration_images = None  # nothing kept alive
+        self._test_split = self._keras_test_scores = None
         self._artifacts.clear()
         if self._temporary is not None:
             self._temporary.cleanup()

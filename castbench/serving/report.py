@@ -21,9 +21,7 @@ def latency_table(rows: pd.DataFrame, batch_size: int) -> pd.DataFrame:
     judge (their latency is measured, their correctness is not known).
     """
     ok = rows[rows["status"].isin(TIMED_STATUSES) & (rows["batch_size"] == batch_size)]
-    if "runtime" not in ok:
-        ok = ok.assign(runtime=KERAS)
-    ok = ok.assign(runtime=ok["runtime"].fillna(KERAS), ms=ok["step_s_median"] * 1e3)
+    ok = ok.assign(runtime=served_as(ok), ms=ok["step_s_median"] * 1e3)
     table = ok.pivot_table(index=["backbone", "input_size"], columns="runtime", values="ms",
                            aggfunc="first", sort=False)  # fmt: skip
     serving = [c for c in table.columns if c != KERAS]
@@ -37,6 +35,16 @@ def latency_table(rows: pd.DataFrame, batch_size: int) -> pd.DataFrame:
     ungated = ok[ok["status"] == "ungated"].groupby(["backbone", "input_size"], sort=False)
     table["ungated"] = ungated["runtime"].agg(", ".join).reindex(table.index).fillna("")
     return table.reset_index()
+
+
+def served_as(rows: pd.DataFrame) -> pd.Series:
+    """What served each row: its runtime (``keras`` where a row names none), and its precision
+    where that is not float32 (``openvino int8``), so that rows of one runtime at two
+    precisions are never taken for one another."""
+    runtime = rows["runtime"].fillna(KERAS) if "runtime" in rows else pd.Series(KERAS, rows.index)
+    precision = (rows["precision"].fillna("float32") if "precision" in rows
+                 else pd.Series("float32", rows.index))  # fmt: skip
+    return runtime.where(precision == "float32", runtime + " " + precision)
 
 
 def markdown(table: pd.DataFrame) -> str:

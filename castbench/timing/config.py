@@ -65,6 +65,7 @@ class TimingConfig:
     reuse_only: bool = False  # every artifact must be in ``artifacts`` already
     calibration_data: str | None = None  # casting-layout set: int8 calibrates on its train split
     calibration_images: int = 100  # how many of its training images calibrate
+    test_data: str | None = None  # casting-layout set: runtime rows score its test split
 
     def __post_init__(self) -> None:
         if self.batch_size <= 0:
