@@ -143,8 +143,8 @@ def _time_primary(runner: Runner, step: Step, count: int) -> tuple[list[float], 
         pipelined = pipelined_rounds(step, pipeline_depth(count))
     probes = monitor.result()
     energy = monitor.energy_j()
-    batch = getattr(runner, "global_batch", None) or runner.config.batch_size
-    probes["energy_j_per_image"] = None if energy is None else energy / (batch * len(samples))
+    images = runner.global_batch * len(samples)
+    probes["energy_j_per_image"] = None if energy is None else energy / images
     memory = (device_memory.peak_bytes, device_memory.source)
     return samples, _Timed(probes, compiles.count, tuple(pipelined), memory)
 
