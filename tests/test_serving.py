@@ -29,13 +29,13 @@ from castbench.serving.gate import (
 )
 from castbench.serving.outputs import with_logit
 from castbench.serving.report import latency_table
-from castbench.serving.sessions import open_session
+from castbench.serving.sessions import PrecisionUnavailable, open_session
 from castbench.timing.config import TimingConfig, build_matrix
 
 
-def installed(runtime: str) -> bool:
+def installed(runtime: str, precision: str = "float32") -> bool:
     try:
-        registry.require_runtime(runtime)
+        registry.require_runtime(runtime, precision)
     except registry.MissingExtra:
         return False
     return True
@@ -76,8 +76,15 @@ def test_keras_keys_stay_and_runtime_keys_carry_runtime_and_threads():
         ({"runtime": "onnxruntime", "mode": "train"}, "times inference only"),
         (
             {"runtime": "openvino", "precision": "mixed_float16"},
-            "takes float32 or int8 artifacts, not mixed_float16",
+            "the openvino runtime runs float32, bfloat16, float16, int8, not mixed_float16",
         ),
+        (
+            {"runtime": "onnxruntime", "precision": "float16"},
+            "onnxruntime runtime runs float32, int8, not float16: its CPU execution provider "
+            "computes float16 nodes in float32 between casts",
+        ),
+        ({"runtime": "litert", "precision": "bfloat16"}, "runs float32, float16, int8, not bf"),
+        ({"runtime": "keras", "precision": "float16"}, "float16 is a serving runtime's"),
         ({"runtime": "tensorrt"}, "unknown runtime 'tensorrt'"),
         ({"runtime": "litert", "threads": 0}, "threads must be a positive"),
     ],
@@ -483,14 +490,25 @@ def test_calibration_images_come_from_the_training_split_only(casting_set, monke
     assert -1.0 <= images.min() < images.max() <= 1.0  # MobileNetV2's preprocess_input
 
 
-@pytest.mark.parametrize("runtime, marker", [("onnxruntime", b"QuantizeLinear"),
-                                             ("openvino", b'type="FakeQuantize"')])  # fmt: skip
+def litert_tensor_types(path: Path) -> set[str]:
+    """The element types of a .tflite file's tensors, as the interpreter reports them."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    return {np.dtype(t["dtype"]).name for t in interpreter.get_tensor_details()}
+
+
+def quantized_in(artifact: Artifact) -> bool:
+    if artifact.format == "litert":  # int8 weights and activations; float32 only at its edges
+        return "int8" in litert_tensor_types(artifact.path)
+    marker = {"onnx": b"QuantizeLinear", "openvino": b'type="FakeQuantize"'}[artifact.format]
+    return marker in artifact.path.read_bytes()
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "litert", "openvino"])
 def test_int8_artifact_is_quantized_calibrated_and_gated(toy_model, casting_set, tmp_path,
-                                                         runtime, marker):  # fmt: skip
-    if (
-        not installed(runtime)
-        or importlib.util.find_spec("nncf" if runtime == "openvino" else "onnxruntime") is None
-    ):
+                                                         runtime):  # fmt: skip
+    if not installed(runtime, "int8"):
         pytest.skip(f"{runtime} int8: {registry.EXTRA_HINT}")
     run = config(runtime=runtime, precision="int8", batch_size=2, steps=2, warmup=1, threads=1,
                  calibration_data=str(casting_set), calibration_images=8)  # fmt: skip
@@ -500,7 +518,7 @@ def test_int8_artifact_is_quantized_calibrated_and_gated(toy_model, casting_set,
         artifact = serving.artifact(registry.SERVING_RUNTIMES[runtime].format, run)
     finally:
         serving.close()
-    assert ".int8." in artifact.path.name and marker in artifact.path.read_bytes()
+    assert ".int8." in artifact.path.name and quantized_in(artifact)
     record = json.loads(record_path(artifact.path, artifact.format).read_text())
     assert record["precision"] == "int8" and "train split: 8 images" in record["calibration"]
     assert row["status"] == "ok" and row["step_s_median"] > 0 and row["export_s"] > 0
@@ -513,20 +531,118 @@ def test_int8_artifact_is_quantized_calibrated_and_gated(toy_model, casting_set,
     "options, message",
     [
         (["--runtime", "onnxruntime"], "int8 needs calibration images: --data PATH"),
-        (["--runtime", "litert", "--data", "DATA"],
-         "the litert runtime takes float32 artifacts, not int8"),
         (["--runtime", "keras", "openvino", "--data", "DATA"],
-         "int8 is a serving runtime's precision (onnxruntime, openvino); Keras times float32"),
+         "int8 is a serving runtime's precision (onnxruntime, litert, openvino); Keras times "
+         "float32"),
+        (["--precision", "float16", "--runtime", "onnxruntime"],
+         "the onnxruntime runtime runs float32, int8, not float16: its CPU execution provider"),
+        (["--precision", "bfloat16", "--runtime", "litert", "openvino"],
+         "the litert runtime runs float32, float16, int8, not bfloat16"),
     ],
 )  # fmt: skip
-def test_int8_where_it_cannot_run_is_one_line_exit_2(casting_set, tmp_path, capsys, options,
-                                                     message):  # fmt: skip
+def test_a_precision_where_it_cannot_run_is_one_line_exit_2(casting_set, tmp_path, capsys,
+                                                            options, message):  # fmt: skip
     options = [str(casting_set) if o == "DATA" else o for o in options]
-    code = main(["timing", "--backbones", "mobilenetv2", "--precision", "int8", *options,
+    if "--precision" not in options:
+        options = ["--precision", "int8", *options]
+    code = main(["timing", "--backbones", "mobilenetv2", *options,
                  "--out", str(tmp_path / "run")])  # fmt: skip
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.count("\n") == 0 and message in err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.fixture(scope="module")
+def wide_model() -> keras.Model:
+    """The toy network with two 32-filter convolutions: weights enough that their storage
+    decides an artifact's size."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((32, 32, 3), name="image")
+    x = keras.layers.Conv2D(32, 3, padding="same", activation="relu")(inputs)
+    x = keras.layers.Conv2D(32, 3, padding="same", activation="relu")(x)
+    x = keras.layers.Flatten()(keras.layers.AveragePooling2D(8)(x))
+    outputs = keras.layers.Dense(1, activation="sigmoid", name="defect")(x)
+    return keras.Model(inputs, outputs, name="toy_wide")
+
+
+@pytest.mark.skipif(not installed("litert", "float16"), reason=registry.EXTRA_HINT)
+def test_litert_float16_artifact_has_float16_weights_is_smaller_and_gated(wide_model,
+                                                                          tmp_path):  # fmt: skip
+    serving = ServingBench(wide_model, folder=str(tmp_path))
+    run = config(runtime="litert", precision="float16", steps=2, warmup=1, threads=1)
+    try:
+        row = serving.measure(run, gflops_per_image=None)
+        half = serving.artifact("litert", run)
+        full = serving.artifact("litert")
+    finally:
+        serving.close()
+    assert half.path.name == "toy_wide_32px.float16.tflite"
+    assert "float16" in litert_tensor_types(half.path)
+    assert "float16" not in litert_tensor_types(full.path)
+    assert half.size_mb < 0.7 * full.size_mb
+    record = json.loads(record_path(half.path, "litert").read_text())
+    assert record["precision"] == "float16" and record["calibration"] is None
+    assert row["status"] == "ok" and row["step_s_median"] > 0
+    assert row["runtime_settings"] == "num_threads=1 weights=float16 compute=float32"
+    assert row["max_abs_diff"] <= row["gate_tolerance"]
+
+
+def openvino_capabilities() -> list[str]:
+    import openvino as ov
+
+    return ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+@needs("openvino")
+@pytest.mark.parametrize("precision, hint, capability", [("bfloat16", "bf16", "BF16"),
+                                                        ("float16", "f16", "FP16")])  # fmt: skip
+def test_openvino_runs_the_float32_ir_at_the_asked_precision_or_refuses(
+    toy_model, tmp_path, precision, hint, capability
+):
+    """bfloat16 and float16 compile the float32 artifact (no file of their own) at that
+    inference precision; a CPU that would run another (OpenVINO falls back by itself) is
+    refused, naming what it would run, rather than timed under this precision's name."""
+    run = config(runtime="openvino", precision=precision, steps=2, warmup=1, threads=1)
+    serving = ServingBench(toy_model, folder=str(tmp_path))
+    try:
+        artifact = serving.artifact("openvino", run)
+        assert artifact.path.name == "toy_gap_32px.xml"  # the float32 export
+        if capability in openvino_capabilities():
+            row = serving.measure(run, gflops_per_image=None)
+            assert row["status"] == "ok" and row["step_s_median"] > 0
+            assert f"INFERENCE_PRECISION_HINT={hint} " in row["runtime_settings"]
+        else:
+            with pytest.raises(PrecisionUnavailable) as refused:
+                serving.measure(run, gflops_per_image=None)
+            message = str(refused.value)
+            assert message.count("\n") == 0
+            expected = (f"openvino does not run {precision} on this CPU: compiled with "
+                        f"INFERENCE_PRECISION_HINT={hint}, it runs ")  # fmt: skip
+            assert message.startswith(expected)
+    finally:
+        serving.close()
+    record = json.loads(record_path(artifact.path, "openvino").read_text())
+    assert record["precision"] == "float32"
+
+
+@needs("onnxruntime")
+def test_onnxruntime_spinning_is_a_session_setting(toy_model, tmp_path):
+    artifact = export_model(toy_model, "onnx", tmp_path)
+    spinning = open_session("onnxruntime", artifact, batch_size=1, threads=1)
+    idle = open_session("onnxruntime", artifact, batch_size=1, threads=1, spinning=False)
+    assert spinning.settings == "intra_op=1 inter_op=1 spinning=1"
+    assert idle.settings == "intra_op=1 inter_op=1 spinning=0"
+    images = gate_batch(32, 1)[:1]
+    assert np.array_equal(spinning.run(images)["logit"], idle.run(images)["logit"])
+
+
+def test_precision_help_lists_each_runtimes_precisions(capsys):
+    with pytest.raises(SystemExit):
+        main(["timing", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "{float32,mixed_float16,mixed_bfloat16,int8,float16,bfloat16}" in text
+    assert ("float32, int8 (onnxruntime, litert, openvino), float16 (litert, openvino), "
+            "bfloat16 (openvino)") in text  # fmt: skip
 
 
 def test_latency_table_keeps_ungated_rows_and_names_them():

@@ -71,13 +71,13 @@ def epoch_inputs(args: argparse.Namespace) -> dict:
 def serving_inputs(args: argparse.Namespace) -> dict:
     """Where serving runtimes keep and reuse artifacts, what int8 calibrates on (the --data
     set's training split) and, with trained --weights, what runtime rows score (its test split)."""
-    from castbench.timing.config import QUANTIZED
+    from castbench.timing.config import CALIBRATED
 
     if args.artifacts and args.artifacts.exists() and not args.artifacts.is_dir():
         raise UsageError(f"--artifacts must be a folder: {args.artifacts}")
     folder = str(args.artifacts.resolve()) if args.artifacts else None
     fields: dict = {"threads": args.threads, "reuse_only": args.reuse_only, "artifacts": folder}
-    if args.precision in QUANTIZED and args.data is not None:
+    if args.precision in CALIBRATED and args.data is not None:
         fields.update(calibration_data=str(args.data.resolve()),
                       calibration_images=args.calibration_images)  # fmt: skip
     if args.data is not None and trained(args.weights):

@@ -12,14 +12,16 @@ from castbench.commands.options import option
 from castbench.commands.registry import HEAD_OPTION, TRAINABLE_OPTION
 from castbench.timing.config import (
     PRECISIONS,
-    QUANTIZED,
     RUNTIMES,
     SEED_TRAIN_IMAGES,
+    SERVING_ONLY,
     STEP_CHOICES,
     STRATEGIES,
+    serving_takers,
 )
 from castbench.timing.xla_options import MATMUL_PRECISIONS
 
+SERVING_TAKERS = {p: ", ".join(serving_takers(p)) for p in SERVING_ONLY}
 # Where inference runs: Keras, or the exported model in a serving runtime.
 RUNTIME_OPTIONS = (
     option(
@@ -100,11 +102,13 @@ STEP_OPTIONS = (
     ),
     option(
         "--precision",
-        choices=(*PRECISIONS, *QUANTIZED),
+        choices=(*PRECISIONS, *SERVING_ONLY),
         default="float32",
         help="Keras: float32 (default), mixed_float16, mixed_bfloat16; serving runtimes: "
-        "float32, or int8 (onnxruntime, openvino), quantized after export with calibration "
-        "images from the --data set's training split",
+        f"float32, {', '.join(f'{p} ({SERVING_TAKERS[p]})' for p in SERVING_ONLY)}. int8 is "
+        "quantized after export, calibrated on images of the --data set's training split; "
+        "litert float16 stores float16 weights; openvino bfloat16 and float16 compile the "
+        "float32 artifact at that inference precision (a CPU that would run another is refused)",
     ),
     option(
         "--calibration-images",

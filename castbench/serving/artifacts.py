@@ -36,8 +36,7 @@ def export_versions(format_name: str, precision: str = "float32") -> dict[str, s
     import keras
 
     packages = ("keras", keras.backend.backend(), *format_packages(format_name))
-    if precision != "float32":  # and what quantized it
-        packages += QUANTIZERS[format_name]
+    packages += QUANTIZERS.get((format_name, precision), ())  # and what quantized it
     return {package: installed_version(package) for package in dict.fromkeys(packages)}
 
 
@@ -83,7 +82,9 @@ class Identity:
     weights_sha256: str | None  # None where the model has not been built
     outputs: tuple[str, ...] = OUTPUTS
     versions: dict[str, str | None] | None = None
-    precision: str = "float32"  # or int8: quantized from the float32 export
+    # or a quantized one (registry.QUANTIZERS): int8, LiteRT's float16. OpenVINO's bfloat16 and
+    # float16 run the float32 artifact, whose identity this is then.
+    precision: str = "float32"
     calibration: str | None = None  # int8: calibration_label of the images it was calibrated on
 
     def __post_init__(self) -> None:
@@ -141,8 +142,10 @@ def mismatch(identity: Identity, folder: Path) -> str | None:
 
 
 def config_calibration(config: Any) -> str | None:
-    """The calibration a ``TimingConfig``'s artifact has (None for float32)."""
-    if config.precision == "float32":
+    """The calibration a ``TimingConfig``'s artifact has (None unless it is calibrated)."""
+    from castbench.timing.config import CALIBRATED
+
+    if config.precision not in CALIBRATED:
         return None
     from castbench.serving.calibration import calibration_label
 
@@ -154,14 +157,16 @@ def check_reusable(configs: list[Any]) -> None:
     artifacts their ``artifacts`` folder lacks or holds from something else; the weights'
     values are compared once each model is built."""
     from castbench import backbones
-    from castbench.serving.registry import SERVING_RUNTIMES
+    from castbench.serving.registry import SERVING_RUNTIMES, artifact_precision
 
     for config in configs:
         if config.runtime not in SERVING_RUNTIMES:
             continue
         name = f"{backbones.get(config.backbone).key}_{config.head}"  # as castbench.models
-        identity = Identity(name, config.input_size, SERVING_RUNTIMES[config.runtime].format,
-                            weights_label(config.weights), None, precision=config.precision,
+        format_name = SERVING_RUNTIMES[config.runtime].format
+        precision = artifact_precision(format_name, config.precision)
+        identity = Identity(name, config.input_size, format_name, weights_label(config.weights),
+                            None, precision=precision,
                             calibration=config_calibration(config))  # fmt: skip
         reason = mismatch(identity, Path(config.artifacts))
         if reason is not None:

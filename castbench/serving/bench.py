@@ -19,11 +19,17 @@ from castbench.serving.export import Artifact, export_model, identity_of, load_a
 from castbench.serving.gate import gate_batch, gate_size, judge
 from castbench.serving.outputs import with_logit
 from castbench.serving.quality import TestSplit, batched_scores, load_test_split, quality_fields
-from castbench.serving.registry import LOGIT, PROBABILITY, MissingExtra, require_runtime
+from castbench.serving.registry import (
+    LOGIT,
+    PROBABILITY,
+    MissingExtra,
+    artifact_precision,
+    require_runtime,
+)
 from castbench.serving.runner import RuntimeRunner
 from castbench.serving.sessions import Session, open_session, usable_cores
 from castbench.timing.batch import random_batch
-from castbench.timing.config import TimingConfig
+from castbench.timing.config import CALIBRATED, TimingConfig
 from castbench.timing.timer import measure
 
 clock = time.perf_counter
@@ -61,10 +67,11 @@ class ServingBench:
         return cls(model, config.weights, config.artifacts, config.reuse_only)
 
     def artifact(self, format_name: str, config: TimingConfig | None = None) -> Artifact:
-        """The artifact for ``format_name`` at ``config``'s precision (float32 without one):
-        reused where the folder has a matching one, else exported, or quantized from the
-        float32 export (an ExportError propagates for every batch size)."""
-        precision = config.precision if config else "float32"
+        """The artifact for ``format_name`` that runs ``config``'s precision (float32 without
+        one; the float32 one where a session runs the precision from it): reused where the
+        folder has a matching one, else exported, or quantized (an ExportError propagates for
+        every batch size)."""
+        precision = artifact_precision(format_name, config.precision) if config else "float32"
         if (format_name, precision) not in self._artifacts:
             identity = identity_of(self.model, format_name, self._weights)
             if precision != "float32":
@@ -80,10 +87,12 @@ class ServingBench:
     def _make(self, identity: Identity, config: TimingConfig | None) -> Artifact:
         if identity.precision == "float32":
             return export_model(self.model, identity.format, self._folder, self._weights)
-        from castbench.serving.quantize import quantize_artifact
+        from castbench.serving.quantize import FROM_MODEL, quantize_artifact
 
-        images = self._calibration(config)
-        return quantize_artifact(self.artifact(identity.format), identity, images, self._folder)
+        images = self._calibration(config) if config.precision in CALIBRATED else None
+        # LiteRT converts from the Keras model; the others quantize the float32 export
+        source = self.model if identity.format in FROM_MODEL else self.artifact(identity.format)
+        return quantize_artifact(source, identity, images, self._folder)
 
     def _calibration(self, config: TimingConfig) -> np.ndarray:
         if self._calibration_images is None:
@@ -95,9 +104,9 @@ class ServingBench:
         return self._calibration_images
 
     def _gate_images(self, config: TimingConfig) -> np.ndarray:
-        """Random images for a float32 artifact; for a quantized one, calibration images (of
-        the training split): the ranges it was calibrated for."""
-        if config.precision == "float32":
+        """Random images; for a calibrated artifact, calibration images (of the training
+        split): the ranges it was calibrated for."""
+        if config.precision not in CALIBRATED:
             return gate_batch(config.input_size, config.batch_size)
         images = self._calibration(config)
         return np.resize(images, (gate_size(config.batch_size), *images.shape[1:]))
@@ -112,7 +121,8 @@ class ServingBench:
         artifact = self.artifact(runtime.format, config)
         threads = config.threads or usable_cores()
         start = clock()
-        session = open_session(config.runtime, artifact, config.batch_size, threads)
+        session = open_session(config.runtime, artifact, config.batch_size, threads,
+                               config.precision)  # fmt: skip
         session_s = clock() - start
         images = self._gate_images(config)
         reference = self._served.predict_on_batch(images)
@@ -126,7 +136,7 @@ class ServingBench:
             # the served probabilities' spread: 0 where they saturate, which is why the gate
             # compares logits
             "keras_output_range": float(np.ptp(reference[PROBABILITY])),
-            # 0 for an artifact reused from --artifacts; int8: the quantization's time
+            # 0 for an artifact reused from --artifacts; quantized: the quantization's time
             "export_s": artifact.export_s,
             "artifact_reused": artifact.reused,
             # like compile time, what it costs before the first request, apart from warm-up

@@ -87,15 +87,9 @@ def export_model(model: keras.Model, format_name: str, out_dir: Path, weights: s
     identity = identity_of(model, format_name, weights)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = identity.path(out_dir)
-    served = with_logit(model)
-    logging.getLogger("tf2onnx").setLevel(logging.ERROR)  # it logs every rewrite at INFO
-    # Given, not inferred: Keras's ONNX exporter refuses a model that was never called.
-    signature = [keras.InputSpec(shape=(None, *model.input_shape[1:]), dtype="float32",
-                                 name=model.inputs[0].name)]  # fmt: skip
     start = clock()
     try:
-        with openvino_telemetry_declined(), normalization_constants_inlined(model):
-            served.export(str(path), format=format_name, verbose=False, input_signature=signature)
+        export_served(model, format_name, path)
     except Exception as exc:  # the converter's own reason, in one line
         raise ExportError(
             f"{model.name} cannot be exported to {format_name}: {_first_line(exc)}"
@@ -104,6 +98,20 @@ def export_model(model: keras.Model, format_name: str, out_dir: Path, weights: s
     if format_name == "onnx":
         check_onnx_inputs(path, model.name)
     return recorded(identity, path, elapsed)
+
+
+def export_served(model: keras.Model, format_name: str, path: Path, **converter: Any) -> None:
+    """Write ``model`` with its probability and logit outputs to ``path`` through Keras's
+    exporter for ``format_name``; ``converter``: settings Keras hands to the format's converter
+    (LiteRT: TensorFlow's converter attributes, such as ``optimizations``)."""
+    served = with_logit(model)
+    logging.getLogger("tf2onnx").setLevel(logging.ERROR)  # it logs every rewrite at INFO
+    # Given, not inferred: Keras's ONNX exporter refuses a model that was never called.
+    signature = [keras.InputSpec(shape=(None, *model.input_shape[1:]), dtype="float32",
+                                 name=model.inputs[0].name)]  # fmt: skip
+    with openvino_telemetry_declined(), normalization_constants_inlined(model):
+        served.export(str(path), format=format_name, verbose=False, input_signature=signature,
+                      **converter)  # fmt: skip
 
 
 def recorded(identity: Identity, path: Path, elapsed: float) -> Artifact:

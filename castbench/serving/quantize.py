@@ -1,7 +1,9 @@
-"""Post-training int8 quantization of an exported float32 artifact, each format with its
-runtime's own tooling: ONNX Runtime's static quantization (QDQ, per-channel weights, MinMax
-calibration) and OpenVINO's NNCF. Both calibrate activation ranges on images from a data set's
-training split (:mod:`castbench.serving.calibration`)."""
+"""Post-training quantization, each format with its runtime's own tooling. int8 from the
+exported float32 artifact: ONNX Runtime's static quantization (QDQ, per-channel weights, MinMax
+calibration) and OpenVINO's NNCF; from the Keras model: TensorFlow's LiteRT converter, full
+integer (int8 weights and activations, float32 input and output) or float16 weights. int8
+calibrates activation ranges on images from a data set's training split
+(:mod:`castbench.serving.calibration`)."""
 
 from __future__ import annotations
 
@@ -10,23 +12,33 @@ import tempfile
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from castbench.serving.artifacts import Identity
-from castbench.serving.export import Artifact, ExportError, openvino_telemetry_declined, recorded
+from castbench.serving.export import (
+    Artifact,
+    ExportError,
+    export_served,
+    openvino_telemetry_declined,
+    recorded,
+)
 
 clock = time.perf_counter
+FROM_MODEL = ("litert",)  # formats quantized from the Keras model, not from the float32 export
 
 
-def quantize_artifact(source: Artifact, identity: Identity, images: np.ndarray, folder: Path
-                      ) -> Artifact:  # fmt: skip
-    """``source`` (float32) quantized as ``identity`` says, calibrated on ``images``, written
+def quantize_artifact(source: Artifact | keras.Model, identity: Identity,
+                      images: np.ndarray | None, folder: Path) -> Artifact:  # fmt: skip
+    """``source`` (the float32 artifact, or for a format in ``FROM_MODEL`` the Keras model)
+    quantized as ``identity`` says, calibrated on ``images`` where the precision is, written
     into ``folder`` with its record; ``export_s`` is the quantization's time."""
     path = identity.path(folder)
+    origin = source.path if isinstance(source, Artifact) else source
     start = clock()
     try:
         with openvino_telemetry_declined():
-            _QUANTIZERS[source.format](source.path, path, images)
+            _QUANTIZERS[identity.format, identity.precision](origin, path, images)
     except Exception as exc:  # the quantizer's own reason, in one line
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise ExportError(
@@ -77,4 +89,29 @@ def _openvino_int8(source: Path, target: Path, images: np.ndarray) -> None:
     ov.save_model(quantized, str(target), compress_to_fp16=False)
 
 
-_QUANTIZERS = {"onnx": _onnx_int8, "openvino": _openvino_int8}
+def _litert_int8(model: keras.Model, target: Path, images: np.ndarray) -> None:
+    import tensorflow as tf
+
+    def representative():  # one calibration image per call, as the converter asks for them
+        for i in range(len(images)):
+            yield [images[i : i + 1]]
+
+    # every operator int8 (the converter refuses a model where one cannot be); the input and the
+    # outputs stay float32, quantized and dequantized inside the model
+    export_served(model, "litert", target, optimizations=[tf.lite.Optimize.DEFAULT],
+                  representative_dataset=representative,
+                  target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]},
+                  inference_input_type=tf.float32, inference_output_type=tf.float32)  # fmt: skip
+
+
+def _litert_float16(model: keras.Model, target: Path, images: None) -> None:
+    import tensorflow as tf
+
+    # float16 weights; on a CPU, LiteRT turns them into float32 before the first inference
+    export_served(model, "litert", target, optimizations=[tf.lite.Optimize.DEFAULT],
+                  target_spec={"supported_types": [tf.float16]})  # fmt: skip
+
+
+_QUANTIZERS = {("onnx", "int8"): _onnx_int8, ("openvino", "int8"): _openvino_int8,
+               ("litert", "int8"): _litert_int8,
+               ("litert", "float16"): _litert_float16}  # fmt: skip

@@ -59,9 +59,18 @@ FORMATS: dict[str, Format] = {
                                             "jax": ("tensorflow", "openvino"),
                                             "torch": ("openvino",)}, companions=(".bin",)),
 }  # fmt: skip
-# The packages that quantize each format's artifacts (castbench.serving.quantize)
-QUANTIZERS: dict[str, tuple[str, ...]] = {"onnx": ("onnxruntime",), "openvino": ("nncf",),
-                                          "litert": ()}  # fmt: skip
+# A serving precision other than float32 (castbench.timing.config.SERVING_PRECISIONS) is an
+# artifact of its own, made by these packages (castbench.serving.quantize): from the float32
+# export (ONNX Runtime's quantizer, NNCF), or from the Keras model (TensorFlow's LiteRT
+# converter, under the tensorflow backend only). A precision of a format missing here runs the
+# float32 artifact: OpenVINO compiles it at bfloat16 or float16 (castbench.serving.sessions).
+QUANTIZERS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("onnx", "int8"): ("onnxruntime",),
+    ("openvino", "int8"): ("nncf",),
+    ("litert", "int8"): ("tensorflow",),
+    ("litert", "float16"): ("tensorflow",),
+}
+QUANTIZER_BACKENDS = {"litert": ("tensorflow",)}  # formats quantized under some backends only
 SERVING_RUNTIMES: dict[str, Runtime] = {
     "onnxruntime": Runtime("onnxruntime", "onnx", "onnxruntime"),
     "litert": Runtime("litert", "litert", "ai-edge-litert"),
@@ -75,7 +84,7 @@ def serve_packages() -> list[str]:
     """The exporters, runtimes and quantizers of the serve extra, as PyPI names."""
     exporters = [p for record in FORMATS.values() for p in record.packages.get("tensorflow", ())
                  if p not in _HINTS]  # fmt: skip
-    quantizers = [p for packages in QUANTIZERS.values() for p in packages]
+    quantizers = [p for packages in QUANTIZERS.values() for p in packages if p not in _HINTS]
     runtimes = [r.package for r in SERVING_RUNTIMES.values()]
     return list(dict.fromkeys([*exporters, *runtimes, *quantizers]))
 
@@ -116,15 +125,27 @@ def require_format(name: str) -> Format:
     return FORMATS[name]
 
 
+def artifact_precision(format_name: str, precision: str) -> str:
+    """The precision of the artifact a runtime of ``format_name`` loads to run ``precision``:
+    its own where it is quantized into one, else the float32 export's."""
+    return precision if (format_name, precision) in QUANTIZERS else "float32"
+
+
 def require_runtime(name: str, precision: str = "float32") -> Runtime:
-    """The runtime ``name``, once it and its format's converters (and, for a precision other
-    than float32, its quantizer) are known to be installed."""
+    """The runtime ``name``, once it and its format's converters (and, for a quantized
+    precision, its quantizer) are known to be installed."""
     if name not in SERVING_RUNTIMES:
         choices = ", ".join(SERVING_RUNTIMES)
         raise UsageError(f"unknown serving runtime {name!r}; choose from: {choices}")
     record = SERVING_RUNTIMES[name]
     _require((record.package,), f"the {name} runtime")
     require_format(record.format)
-    if precision != "float32":
-        _require(QUANTIZERS[record.format], f"{precision} in {name}")
+    if artifact_precision(record.format, precision) != "float32":
+        backend = keras_backend_name()
+        backends = QUANTIZER_BACKENDS.get(record.format, (backend,))
+        if backend not in backends:
+            raise MissingExtra(f"{precision} in {name} is converted under the "
+                               f"{' or '.join(backends)} backend only (KERAS_BACKEND is "
+                               f"{backend})")  # fmt: skip
+        _require(QUANTIZERS[record.format, precision], f"{precision} in {name}")
     return record

@@ -7,10 +7,11 @@ the outputs are host NumPy arrays. Each session records how its runtime was told
 from __future__ import annotations
 
 import os
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
+from castbench.errors import UsageError
 from castbench.serving.export import Artifact
 from castbench.serving.registry import (
     OUTPUTS,
@@ -35,19 +36,20 @@ def usable_cores() -> int:
 
 class OnnxRuntimeSession:
     """ONNX Runtime with every graph optimisation on; the CUDA execution provider first where
-    this onnxruntime build has it. Its intra-op threads spin between operators (ONNX Runtime's
-    default, set here so the row can say so): lower latency, a busy core while idle."""
+    this onnxruntime build has it. With ``spinning`` (ONNX Runtime's default, set here so the
+    row can say so) its intra-op threads spin between operators: lower latency, a busy core
+    while idle. The artifact's precision is its own (float32 or int8)."""
 
-    SPINNING = "1"
-
-    def __init__(self, artifact: Artifact, batch_size: int, threads: int) -> None:
+    def __init__(self, artifact: Artifact, batch_size: int, threads: int,
+                 precision: str = "float32", spinning: bool = True) -> None:  # fmt: skip
         import onnxruntime as ort
 
+        spin = "1" if spinning else "0"
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1  # one image stream: no parallel branches to feed
-        options.add_session_config_entry("session.intra_op.allow_spinning", self.SPINNING)
+        options.add_session_config_entry("session.intra_op.allow_spinning", spin)
         available = ort.get_available_providers()
         providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
         self._session = ort.InferenceSession(str(artifact.path), options, providers=providers)
@@ -55,7 +57,7 @@ class OnnxRuntimeSession:
         self._outputs = [output.name for output in self._session.get_outputs()]
         self.threads = threads
         self.version = f"{ort.__version__} {self._session.get_providers()[0]}"
-        self.settings = f"intra_op={threads} inter_op=1 spinning={self.SPINNING}"
+        self.settings = f"intra_op={threads} inter_op=1 spinning={spin}"
 
     def run(self, images: np.ndarray) -> dict[str, np.ndarray]:
         values = self._session.run(self._outputs, {self._input: images})
@@ -63,9 +65,12 @@ class OnnxRuntimeSession:
 
 
 class LiteRTSession:
-    """The LiteRT interpreter (XNNPACK on CPU), its input resized to the batch once."""
+    """The LiteRT interpreter (XNNPACK on CPU), its input resized to the batch once. The
+    artifact's precision is its own; float16 weights are computed in float32 on a CPU (LiteRT
+    turns them into float32 before the first inference), which ``settings`` says."""
 
-    def __init__(self, artifact: Artifact, batch_size: int, threads: int) -> None:
+    def __init__(self, artifact: Artifact, batch_size: int, threads: int,
+                 precision: str = "float32") -> None:  # fmt: skip
         from ai_edge_litert.interpreter import Interpreter
 
         self._interpreter = Interpreter(model_path=str(artifact.path), num_threads=threads)
@@ -78,7 +83,9 @@ class LiteRTSession:
         self._outputs = {name: details["index"] for name, details in signature.items()}
         self.threads = threads
         self.version = installed_version(SERVING_RUNTIMES["litert"].package) or "unknown"
-        self.settings = f"num_threads={threads}"
+        self.settings = f"num_threads={threads}" + (
+            " weights=float16 compute=float32" if precision == "float16" else ""
+        )
 
     def run(self, images: np.ndarray) -> dict[str, np.ndarray]:
         self._interpreter.set_tensor(self._input, images)
@@ -87,33 +94,54 @@ class LiteRTSession:
         return {name: self._interpreter.get_tensor(i) for name, i in self._outputs.items()}
 
 
-class OpenVINOSession:
-    """OpenVINO on the CPU, reshaped to a static batch, in float32: on CPUs with bfloat16
-    units OpenVINO otherwise picks bfloat16 by itself, which is another precision."""
+class PrecisionUnavailable(UsageError):
+    """The runtime would run another precision than the one asked for on this machine."""
 
-    def __init__(self, artifact: Artifact, batch_size: int, threads: int) -> None:
+
+class OpenVINOSession:
+    """OpenVINO on the CPU, reshaped to a static batch, compiled at ``precision``'s inference
+    precision (float32 unless asked: on CPUs with bfloat16 units OpenVINO otherwise picks
+    bfloat16 by itself). ``settings`` gives the precision the compiled model reports; where it
+    is not the one asked for (a CPU without bfloat16 or float16 units, where OpenVINO falls
+    back by itself), the session is refused rather than timed under another precision's name.
+    An int8 artifact's quantized operators run int8 whatever the hint."""
+
+    def __init__(self, artifact: Artifact, batch_size: int, threads: int,
+                 precision: str = "float32") -> None:  # fmt: skip
         import openvino as ov
 
         core = ov.Core()
         model = core.read_model(str(artifact.path))
         size = artifact.input_size
         model.reshape([batch_size, size, size, 3])
+        asked = _OPENVINO_HINTS[precision]
         config = {
             "INFERENCE_NUM_THREADS": threads,
-            "INFERENCE_PRECISION_HINT": "f32",
+            "INFERENCE_PRECISION_HINT": asked,
             "PERFORMANCE_HINT": "LATENCY",
         }
         compiled = core.compile_model(model, "CPU", config)
+        ran = compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
+        if ran != asked:
+            raise PrecisionUnavailable(
+                f"openvino does not run {precision} on this CPU: compiled with "
+                f"INFERENCE_PRECISION_HINT={asked}, it runs {ran}"
+            )
         self._request = compiled.create_infer_request()
         self._outputs = {_named(port.get_names()): port for port in compiled.outputs}
         self.threads = threads
         self.version = ov.__version__.split("-")[0]
+        config["INFERENCE_PRECISION_HINT"] = ran  # as the compiled model reports it
         self.settings = " ".join(f"{k}={v}" for k, v in config.items())
 
     def run(self, images: np.ndarray) -> dict[str, np.ndarray]:
         self._request.infer({0: images})
         return {name: self._request.get_tensor(port).data.copy()
                 for name, port in self._outputs.items()}  # fmt: skip
+
+
+# the inference precision each serving precision compiles at
+_OPENVINO_HINTS = {"float32": "f32", "int8": "f32", "bfloat16": "bf16", "float16": "f16"}
 
 
 def _named(names: set[str]) -> str:
@@ -126,9 +154,12 @@ _SESSIONS = {"onnxruntime": OnnxRuntimeSession, "litert": LiteRTSession,
              "openvino": OpenVINOSession}  # fmt: skip
 
 
-def open_session(runtime: str, artifact: Artifact, batch_size: int, threads: int) -> Session:
-    """``artifact`` loaded into ``runtime`` for batches of ``batch_size``."""
+def open_session(runtime: str, artifact: Artifact, batch_size: int, threads: int,
+                 precision: str = "float32", **options: Any) -> Session:  # fmt: skip
+    """``artifact`` loaded into ``runtime`` for batches of ``batch_size``, to run ``precision``
+    (the artifact's own, or one OpenVINO compiles the float32 artifact at). ``options``: the
+    runtime's own settings, such as ONNX Runtime's ``spinning=False``."""
     record = require_runtime(runtime)
     if artifact.format != record.format:
         raise ValueError(f"{runtime} loads {record.format} artifacts, not {artifact.format}")
-    return _SESSIONS[runtime](artifact, batch_size, threads)
+    return _SESSIONS[runtime](artifact, batch_size, threads, precision, **options)

@@ -21,14 +21,30 @@ STEP_CHOICES = (*STEP_KINDS, "both")
 # Where an inference step runs: Keras itself, or an exported artifact in a serving runtime
 # (castbench.serving). Named here, without importing any runtime, so the CLI checks names early.
 RUNTIMES = ("keras", "onnxruntime", "litert", "openvino")
-# The precisions of a serving runtime's artifact: float32 as exported, or int8 quantized after
-# export from calibration images of a data set's training split (castbench.serving.quantize).
-SERVING_PRECISIONS = {"onnxruntime": ("float32", "int8"), "litert": ("float32",),
-                      "openvino": ("float32", "int8")}  # fmt: skip
-QUANTIZED = ("int8",)
+# The one table of the precisions each serving runtime takes: float32 as exported; int8
+# quantized after export, calibrated on images of a data set's training split; LiteRT's float16
+# (float16 weights, converted from the Keras model); OpenVINO's bfloat16 and float16 (the
+# float32 artifact compiled at that inference precision). ONNX Runtime's CPU execution provider
+# runs float16 nodes in float32 between casts and has no bfloat16 convolutions.
+SERVING_PRECISIONS = {"onnxruntime": ("float32", "int8"),
+                      "litert": ("float32", "float16", "int8"),
+                      "openvino": ("float32", "bfloat16", "float16", "int8")}  # fmt: skip
+SERVING_ONLY = ("int8", "float16", "bfloat16")  # serving runtimes' precisions Keras does not time
+CALIBRATED = ("int8",)  # precisions calibrated on --data images
+# why a runtime does not take a precision, where that is not plain
+NOT_TAKEN = {
+    ("onnxruntime", "float16"): "its CPU execution provider computes float16 nodes in float32 "
+    "between casts",
+    ("onnxruntime", "bfloat16"): "its CPU execution provider has no bfloat16 convolutions",
+}
 # The seed's 6,633 training images less ImageDataGenerator's validation_split=0.2, which it
 # takes per class as int(n * 0.2): def_front 3,758 -> 3,007, ok_front 2,875 -> 2,300.
 SEED_TRAIN_IMAGES = 5_307
+
+
+def serving_takers(precision: str) -> list[str]:
+    """The serving runtimes that take ``precision``."""
+    return [runtime for runtime, taken in SERVING_PRECISIONS.items() if precision in taken]
 
 
 def steps_per_epoch(n_train: int, global_batch: int) -> int:
@@ -72,8 +88,8 @@ class TimingConfig:
             raise UsageError(f"batch size must be a positive whole number, got {self.batch_size}")
         if self.mode not in MODES:
             raise UsageError(f"unknown mode {self.mode!r}; choose from: {', '.join(MODES)}")
-        if self.precision not in (*PRECISIONS, *QUANTIZED):
-            choices = ", ".join((*PRECISIONS, *QUANTIZED))
+        if self.precision not in (*PRECISIONS, *SERVING_ONLY):
+            choices = ", ".join((*PRECISIONS, *SERVING_ONLY))
             raise UsageError(f"unknown precision {self.precision!r}; choose from: {choices}")
         if self.steps <= 0:
             raise UsageError(f"steps must be positive, got {self.steps}")
@@ -112,20 +128,20 @@ class TimingConfig:
         if self.reuse_only and not self.artifacts:
             raise UsageError("--reuse-only needs --artifacts DIR, the folder to reuse from")
         if self.runtime == "keras":
-            if self.precision in QUANTIZED:
-                takers = [r for r, p in SERVING_PRECISIONS.items() if self.precision in p]
+            if self.precision in SERVING_ONLY:
                 raise UsageError(f"{self.precision} is a serving runtime's precision "
-                                 f"({', '.join(takers)}); Keras times "
+                                 f"({', '.join(serving_takers(self.precision))}); Keras times "
                                  f"{', '.join(PRECISIONS)}")  # fmt: skip
             return
         # an exported artifact holds the forward pass only, on one device
         if self.mode != "infer":
             raise UsageError(f"the {self.runtime} runtime times inference only; use --mode infer")
         if self.precision not in SERVING_PRECISIONS[self.runtime]:
-            raise UsageError(f"the {self.runtime} runtime takes "
-                             f"{' or '.join(SERVING_PRECISIONS[self.runtime])} artifacts, not "
-                             f"{self.precision}")  # fmt: skip
-        if self.precision in QUANTIZED and not self.calibration_data:
+            taken = ", ".join(SERVING_PRECISIONS[self.runtime])
+            why = NOT_TAKEN.get((self.runtime, self.precision))
+            raise UsageError(f"the {self.runtime} runtime runs {taken}, not {self.precision}"
+                             + (f": {why}" if why else ""))  # fmt: skip
+        if self.precision in CALIBRATED and not self.calibration_data:
             raise UsageError(f"{self.precision} needs calibration images: --data PATH, a "
                              "casting-layout data set (its training split calibrates)")  # fmt: skip
         if self.calibration_images <= 0:
