@@ -67,7 +67,7 @@ COLUMNS = (
     "test_images", "test_accuracy_pct", "test_recall_pct", "test_precision_pct", "test_f1",
     "keras_test_accuracy_pct", "keras_test_recall_pct", "keras_test_precision_pct",
     "keras_test_f1", "delta_accuracy_pct", "delta_recall_pct", "delta_precision_pct",
-    "delta_f1", "mcnemar_keras_only", "mcnemar_served_only", "mcnemar_p",
+    "delta_f1", "mcnemar_keras_only", "mcnemar_served_only", "mcnemar_p", "interleaved_with",
 )  # fmt: skip
 # Kept in timing.json only: lists do not belong in a CSV cell. samples_s / warmup_s are the
 # row's own step kind; step_samples_s holds every kind's ({kind: {warmup_s, samples_s}}).

@@ -30,7 +30,7 @@ from castbench.serving.runner import RuntimeRunner
 from castbench.serving.sessions import Session, open_session, usable_cores
 from castbench.timing.batch import random_batch
 from castbench.timing.config import CALIBRATED, TimingConfig
-from castbench.timing.timer import measure
+from castbench.timing.timer import measure_interleaved
 
 clock = time.perf_counter
 KERAS_SCORING_BATCH = 32  # one shape for every call: a new batch shape would retrace
@@ -153,13 +153,38 @@ class ServingBench:
 
     def measure(self, config: TimingConfig, gflops_per_image: float | None) -> dict[str, Any]:
         """The measured and serving fields of ``config``'s row (not timed on a mismatch)."""
-        prepared = self.prepare(config)
-        if prepared.runner is None:
-            return prepared.fields
-        row = measured_row(prepared.fields, measure(prepared.runner, gflops_per_image))
-        if config.test_data:  # after the timing, so that the timed phase is the same without
-            row.update(self._quality(prepared.runner.step.session, config))
-        return {**row, "status": prepared.fields["status"]}  # ungated stays ungated
+        (fields,) = self.measure_round_robin([config], gflops_per_image)
+        if isinstance(fields, Exception):
+            raise fields
+        return fields
+
+    def measure_round_robin(self, configs: list[TimingConfig], gflops_per_image: float | None
+                            ) -> list[dict[str, Any] | Exception]:  # fmt: skip
+        """The fields of each configuration's row, its runtime gated first, then the gated
+        runtimes timed round robin (:func:`~castbench.timing.timer.measure_interleaved`) so that
+        the machine's drift hits them alike. A configuration that fails before it is timed
+        gives its exception in its place; the others are still timed."""
+        prepared: list[Prepared | Exception] = []
+        for config in configs:
+            try:
+                prepared.append(self.prepare(config))
+            except Exception as exc:  # this runtime's failure, not its neighbours'
+                prepared.append(exc)
+        results: list[dict[str, Any] | Exception] = [
+            p if isinstance(p, Exception) else p.fields for p in prepared
+        ]
+        timed = [i for i, p in enumerate(prepared) if isinstance(p, Prepared) and p.runner]
+        runners = [prepared[i].runner for i in timed]
+        measurements = measure_interleaved(runners, gflops_per_image) if runners else []
+        together = " ".join(configs[i].runtime for i in timed)
+        for i, measurement in zip(timed, measurements, strict=True):
+            fields = prepared[i].fields
+            row = measured_row(fields, measurement)
+            row["interleaved_with"] = together
+            if configs[i].test_data:  # after the timing: the timed phase is the same without
+                row.update(self._quality(prepared[i].runner.step.session, configs[i]))
+            results[i] = {**row, "status": fields["status"]}  # ungated stays ungated
+        return results
 
     def _quality(self, session: Session, config: TimingConfig) -> dict[str, Any]:
         """The test split scored by ``session`` and by Keras (once per model)."""

@@ -230,16 +230,17 @@ def build_matrix(
     is given.
 
     Ordered so that one model serves consecutive configurations: backbone, then mode, then
-    runtime (each exports the same model), then batch size ascending (a larger batch after a
-    smaller one retraces cheaply).
+    batch size ascending (a larger batch after a smaller one retraces cheaply), then runtime
+    (each exports the same model; the serving runtimes of one batch size, side by side, are
+    timed round robin).
     """
     if not batch_sizes:
         raise UsageError("give at least one batch size")
     configs = []
     for record in backbones.resolve(names):
         for mode in modes:
-            for runtime in dict.fromkeys(runtimes):
-                for batch in sorted(dict.fromkeys(batch_sizes)):
+            for batch in sorted(dict.fromkeys(batch_sizes)):
+                for runtime in dict.fromkeys(runtimes):
                     configs.append(
                         TimingConfig(
                             backbone=record.name,

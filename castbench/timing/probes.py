@@ -77,10 +77,12 @@ class ResourceMonitor:
         self._process = psutil.Process()
         self._nvml = _Nvml()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread: threading.Thread | None = None
         self._peak_rss = 0
-        self._gpu: list[tuple[float, float, float, float]] = []  # (t, memory, util, power)
-        self._window = (0.0, 0.0)
+        # (t, memory, util, power) per window: energy is integrated within a window, never
+        # across the gap between two
+        self._gpu: list[list[tuple[float, float, float, float]]] = []
+        self._windows: list[tuple[float, float]] = []
 
     @property
     def wants_window(self) -> float:
@@ -91,37 +93,44 @@ class ResourceMonitor:
         self._peak_rss = max(self._peak_rss, self._process.memory_info().rss)
         gpu = self._nvml.sample()
         if gpu is not None:
-            self._gpu.append((time.perf_counter(), *gpu))
+            self._gpu[-1].append((time.perf_counter(), *gpu))
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
             self._sample()
 
     def __enter__(self) -> ResourceMonitor:
+        """Open a window; a monitor may be entered again (interleaved timed slices), and its
+        figures then cover every window it was entered for."""
+        self._gpu.append([])
         self._sample()
-        self._window = (time.perf_counter(), 0.0)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._windows.append((time.perf_counter(), 0.0))
         self._thread.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._window = (self._window[0], time.perf_counter())
+        self._windows[-1] = (self._windows[-1][0], time.perf_counter())
         self._stop.set()
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
         self._sample()
 
     @property
     def window_s(self) -> float:
-        return self._window[1] - self._window[0]
+        return sum(end - start for start, end in self._windows)
 
     def energy_j(self) -> float | None:
-        """Power integrated over the window (trapezoids between samples), in joules."""
-        gpu = self._gpu
-        if len(gpu) < 2:
+        """Power integrated over each window (trapezoids between samples), in joules."""
+        windows = [w for w in self._gpu if len(w) >= 2]
+        if not windows:
             return None
-        return sum((b[0] - a[0]) * (a[3] + b[3]) / 2 for a, b in zip(gpu, gpu[1:], strict=False))
+        return sum((b[0] - a[0]) * (a[3] + b[3]) / 2
+                   for w in windows for a, b in zip(w, w[1:], strict=False))  # fmt: skip
 
     def result(self) -> dict[str, Any]:
-        gpu = self._gpu
+        gpu = [sample for window in self._gpu for sample in window]
         return {
             "peak_rss_mb": round(self._peak_rss / 2**20, 1),
             # memory the driver counts as used on the card: under JAX that includes its
@@ -153,16 +162,21 @@ class DeviceMemory:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        """The block's peak; entered again, the largest of its blocks' peaks."""
         try:
             if self._tf_gpu:
                 import tensorflow as tf
 
-                self.peak_bytes = int(tf.config.experimental.get_memory_info("GPU:0")["peak"])
-                self.source = "tensorflow"
+                peak = int(tf.config.experimental.get_memory_info("GPU:0")["peak"])
+                self._keep(peak, "tensorflow")
             elif self._backend == "jax":
                 self._read_jax()
         except Exception:  # a figure the backend cannot give stays empty
             self.peak_bytes = None
+
+    def _keep(self, peak: int, source: str) -> None:
+        self.peak_bytes = max(peak, self.peak_bytes or 0)
+        self.source = source
 
     def _read_jax(self) -> None:
         import jax
@@ -173,8 +187,7 @@ class DeviceMemory:
             return  # the CPU reports nothing; a preallocated pool reports itself
         stats = device.memory_stats() or {}
         if "peak_bytes_in_use" in stats:
-            self.peak_bytes = int(stats["peak_bytes_in_use"])
-            self.source = "jax-allocator"
+            self._keep(int(stats["peak_bytes_in_use"]), "jax-allocator")
 
 
 def _tf_gpu() -> bool:

@@ -30,7 +30,7 @@ JAX_COMPILE_EVENTS = (
 
 class CompileCounter:
     """Context manager: ``count`` is the traces and compiles seen inside the block (None where
-    the backend cannot tell)."""
+    the backend cannot tell); entered again, inside all its blocks together."""
 
     def __init__(self, model: keras.Model | None) -> None:
         self.model = model
@@ -43,7 +43,7 @@ class CompileCounter:
         if self._backend == "jax":
             from jax import monitoring
 
-            self.count = 0
+            self.count = self.count or 0
 
             def on_duration(event: str, *_: Any, **__: Any) -> None:
                 if event in JAX_COMPILE_EVENTS:
@@ -61,7 +61,7 @@ class CompileCounter:
 
             monitoring.unregister_event_duration_listener(self._listener)
         elif self._backend == "tensorflow" and self.model is not None:
-            self.count = _tf_traces(self.model) - self._tf_before
+            self.count = (self.count or 0) + _tf_traces(self.model) - self._tf_before
 
 
 def _tf_traces(model: keras.Model) -> int:

@@ -52,35 +52,71 @@ def measure_group(
         return
     serving = None  # exports of this model for serving runtimes, made on first use
     try:
-        for config in configs:
-            on_start(config)
+        for unit in serving_units(configs):
+            for config in unit:
+                on_start(config)
             load_start = os.getloadavg()[0]  # what else the machine ran, beside the figures
-            try:
-                if config.runtime == "keras":
-                    measurement = measure(StepRunner(model, config), profile["gflops_per_image"],
-                                          peak_for_precision(config.precision))  # fmt: skip
-                    row = measured_row(base_row(config, device), measurement)
-                    row["runtime_version"] = keras.__version__
-                else:
-                    if serving is None:
-                        from castbench.serving.bench import ServingBench
+            if unit[0].runtime == "keras":
+                results = [_keras_fields(model, unit[0], profile, device)]
+            else:
+                if serving is None:
+                    from castbench.serving.bench import ServingBench
 
-                        serving = ServingBench.for_config(model, config)
-                    fields = serving.measure(config, profile["gflops_per_image"])
-                    row = {**base_row(config, device), **fields}
-            except Exception as exc:
-                row = failed_row(config, device, exc)
-            row.update(params_total=profile["params_total"],
-                       params_trainable=profile["params_trainable"],
-                       gflops_per_image=profile["gflops_per_image"],
-                       load_1m_start=load_start, load_1m_end=os.getloadavg()[0])  # fmt: skip
-            on_row(row)
+                    serving = ServingBench.for_config(model, unit[0])
+                results = _serving_fields(serving, unit, profile)
+            load_end = os.getloadavg()[0]
+            for config, result in zip(unit, results, strict=True):
+                row = (failed_row(config, device, result) if isinstance(result, Exception)
+                       else {**base_row(config, device), **result})  # fmt: skip
+                row.update(params_total=profile["params_total"],
+                           params_trainable=profile["params_trainable"],
+                           gflops_per_image=profile["gflops_per_image"],
+                           load_1m_start=load_start, load_1m_end=load_end)  # fmt: skip
+                on_row(row)
     finally:
         if serving is not None:
             serving.close()
         del model
         keras.backend.clear_session()
         gc.collect()
+
+
+def serving_units(configs: list[TimingConfig]) -> list[list[TimingConfig]]:
+    """What is measured together: a Keras configuration alone; consecutive serving
+    configurations of one batch size, precision and thread count together, their runtimes
+    timed round robin. The configurations keep their order (rows come back in it)."""
+    units: list[list[TimingConfig]] = []
+    for config in configs:
+        previous = units[-1][-1] if units else None
+        if (previous is not None and config.runtime != "keras" and previous.runtime != "keras"
+                and _round_robin_key(config) == _round_robin_key(previous)):  # fmt: skip
+            units[-1].append(config)
+        else:
+            units.append([config])
+    return units
+
+
+def _round_robin_key(config: TimingConfig) -> tuple[Any, ...]:
+    return (config.batch_size, config.precision, config.threads, config.steps, config.warmup)
+
+
+def _keras_fields(model: keras.Model, config: TimingConfig, profile: dict[str, Any],
+                  device: str) -> dict[str, Any] | Exception:  # fmt: skip
+    try:
+        measurement = measure(StepRunner(model, config), profile["gflops_per_image"],
+                              peak_for_precision(config.precision))  # fmt: skip
+    except Exception as exc:
+        return exc
+    row = measured_row(base_row(config, device), measurement)
+    return {**row, "runtime_version": keras.__version__}
+
+
+def _serving_fields(serving: Any, unit: list[TimingConfig], profile: dict[str, Any]
+                    ) -> list[dict[str, Any] | Exception]:  # fmt: skip
+    try:
+        return serving.measure_round_robin(unit, profile["gflops_per_image"])
+    except Exception as exc:  # a failure while they were timed together: theirs alike
+        return [exc] * len(unit)
 
 
 def run_sweep(

@@ -134,19 +134,37 @@ class _Timed:
     device_memory: tuple[int | None, str | None]
 
 
-def _time_primary(runner: Runner, step: Step, count: int) -> tuple[list[float], _Timed]:
-    """The row's own timed steps, with the probes and the recompile guard spanning them and
-    nothing else; then the pipelined rounds (guarded, not probed)."""
-    with CompileCounter(runner.model) as compiles:
-        with ResourceMonitor() as monitor, DeviceMemory() as device_memory:
-            samples = timed_steps(step, count, monitor.wants_window)
-        pipelined = pipelined_rounds(step, pipeline_depth(count))
-    probes = monitor.result()
-    energy = monitor.energy_j()
-    images = runner.global_batch * len(samples)
-    probes["energy_j_per_image"] = None if energy is None else energy / images
-    memory = (device_memory.peak_bytes, device_memory.source)
-    return samples, _Timed(probes, compiles.count, tuple(pipelined), memory)
+class PrimaryPhase:
+    """The row's own timed steps and pipelined rounds, run in one go or in slices (when
+    runners are interleaved): the probes span each slice of timed steps and nothing else, the
+    recompile guard spans the pipelined rounds too, and both add up over the slices."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self.step = runner.steps[runner.kind]
+        self.samples: list[float] = []
+        self.pipelined: list[float] = []
+        self._compiles = CompileCounter(runner.model)
+        self._monitor = ResourceMonitor()
+        self._memory = DeviceMemory()
+
+    def time(self, count: int) -> None:
+        with self._compiles, self._monitor, self._memory:
+            self.samples += timed_steps(self.step, count, self._monitor.wants_window)
+
+    def pipeline(self, rounds: int = PIPELINE_ROUNDS) -> None:
+        """``rounds`` pipelined rounds, as deep as the engine's rule for the timed steps."""
+        with self._compiles:
+            depth = pipeline_depth(self.runner.config.steps)
+            self.pipelined += pipelined_rounds(self.step, depth, rounds)
+
+    def result(self) -> _Timed:
+        probes = self._monitor.result()
+        energy = self._monitor.energy_j()
+        images = self.runner.global_batch * len(self.samples)
+        probes["energy_j_per_image"] = None if energy is None else energy / images
+        memory = (self._memory.peak_bytes, self._memory.source)
+        return _Timed(probes, self._compiles.count, tuple(self.pipelined), memory)
 
 
 def measure(
@@ -166,16 +184,16 @@ def measure(
         ready = warm_up(runner, kind)
         first = first or ready
         if kind == runner.kind:
-            timed, timed_extra = _time_primary(runner, step, config.steps)
+            phase = PrimaryPhase(runner)
+            phase.time(config.steps)
+            phase.pipeline()
+            timed, timed_extra = phase.samples, phase.result()
         else:
             timed = timed_steps(step, config.steps)
         step.finish()  # the next kind starts from the model's state
         pipelined = timed_extra.pipelined_s if kind == runner.kind else ()
         samples[kind] = StepSamples(kind, tuple(ready.samples), tuple(timed), pipelined)
     assert first is not None
-    memory = (first.memory_bytes, first.memory_source)
-    if memory[0] is None:
-        memory = timed_extra.device_memory
     extra: dict[str, Any] = {"loss_scale_skips": skips.count(samples)}
     if config.profile:  # after the timed steps, so tracing does not distort them
         from castbench.timing.profiling import capture
@@ -186,11 +204,65 @@ def measure(
         from castbench.timing.epoch import measure_epoch
 
         extra.update(measure_epoch(runner.model, config))
+    return _measurement(runner, samples, first, timed_extra, extra, gflops_per_image,
+                        device_peak_gflops)  # fmt: skip
+
+
+# Timed steps per slice when runners are interleaved: small enough that drift over a row's
+# timed phase hits every runner alike, large enough that a slice is more than one step.
+INTERLEAVED_SLICE = 5
+
+
+def measure_interleaved(runners: list[Runner], gflops_per_image: float | None = None
+                        ) -> list[Measurement]:  # fmt: skip
+    """Runners of one step kind each (serving runtimes of one backbone and batch size), timed
+    round robin: each warms up, then every round times a slice of each runner's steps, the
+    runner that goes first rotating from round to round; then their pipelined rounds, one
+    each in turn. Each runner's probes span its own slices only."""
+    for runner in runners:
+        if len(runner.steps) != 1 or runner.model is not None:
+            raise ValueError("only single-kind runners without a Keras model are interleaved")
+    ready = [warm_up(runner, runner.kind) for runner in runners]
+    phases = [PrimaryPhase(runner) for runner in runners]
+    steps = runners[0].config.steps
+    slices = [min(INTERLEAVED_SLICE, steps - done) for done in range(0, steps, INTERLEAVED_SLICE)]
+    for round_index, count in enumerate(slices):
+        for phase in _rotated(phases, round_index):
+            phase.time(count)
+    for round_index in range(PIPELINE_ROUNDS):
+        for phase in _rotated(phases, round_index):
+            phase.pipeline(rounds=1)
+    measurements = []
+    for runner, warm, phase in zip(runners, ready, phases, strict=True):
+        timed = phase.result()
+        samples = {runner.kind: StepSamples(runner.kind, tuple(warm.samples),
+                                            tuple(phase.samples), timed.pipelined_s)}  # fmt: skip
+        measurements.append(_measurement(runner, samples, warm, timed, {}, gflops_per_image))
+    return measurements
+
+
+def _rotated(items: list[Any], shift: int) -> list[Any]:
+    shift %= len(items)
+    return items[shift:] + items[:shift]
+
+
+def _measurement(
+    runner: Runner,
+    samples: dict[str, StepSamples],
+    first: WarmUp,
+    timed: _Timed,
+    extra: dict[str, Any],
+    gflops_per_image: float | None,
+    device_peak_gflops: float | None = None,
+) -> Measurement:
+    memory = (first.memory_bytes, first.memory_source)
+    if memory[0] is None:
+        memory = timed.device_memory
     return Measurement(
-        config=config,
+        config=runner.config,
         steps=samples,
         compile=first.compile,
-        probes=timed_extra.probes,
+        probes=timed.probes,
         step_memory_bytes=memory[0],
         step_memory_source=memory[1],
         global_batch=runner.global_batch,
@@ -198,7 +270,7 @@ def measure(
         jit_resolved=None if runner.model is None else bool(runner.model.jit_compile),
         gflops_per_image=gflops_per_image,
         device_peak_gflops=device_peak_gflops,
-        recompiles=timed_extra.recompiles,
+        recompiles=timed.recompiles,
         extra=extra,
     )
 
