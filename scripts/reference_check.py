@@ -17,6 +17,8 @@ otherwise idle machine, and keep the load average printed beside them):
   OpenVINO's ``benchmark_app`` (median, ``-hint none -infer_precision f32``), LiteRT's
   ``litert-benchmark`` (its reported latency) and ONNX Runtime's ``onnxruntime_test`` (a mean
   over its runs, so castbench's mean is the figure set beside it).
+* ``spin``: not a check but a setting: ONNX Runtime's latency with its intra-op threads
+  spinning (its default and castbench's) against spinning off, batch 1, the same threads.
 
     python scripts/reference_check.py keras --out results/reference-check --rounds 5
 """
@@ -304,6 +306,45 @@ def serving_section(args: argparse.Namespace) -> list[dict[str, Any]]:
 SERVING_GOAL = (0.90, 1.10)
 
 
+def spin_section(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """ONNX Runtime with its intra-op threads spinning between operators (its default, and
+    castbench's) against the same session with spinning off, batch 1, the same threads: what
+    the busy-waiting buys in latency. Not a check of castbench; a setting a deployment chooses."""
+    import numpy as np
+
+    from castbench.serving.bench import ServingBench
+    from castbench.timing.config import TimingConfig
+    from castbench.timing.engine import build_for_timing
+
+    rows = []
+    for backbone in args.backbones:
+        config = TimingConfig(backbone, args.size, 1, mode="infer", steps=args.steps,
+                              warmup=args.warmup, runtime="onnxruntime",
+                              threads=SERVING_THREADS)  # fmt: skip
+        bench = ServingBench(build_for_timing(config), folder=str(args.out / "artifacts"))
+        artifact = bench.artifact("onnx", config)
+        image = np.random.default_rng(0).uniform(-1, 1, (1, args.size, args.size, 3))
+        image = image.astype("float32")
+        latency = partial(_ort_latency, artifact, image, args)
+        on, off, load = interleaved(args.rounds, partial(latency, True), partial(latency, False))
+        rows.append(_ratio_row(config, "spinning on", "spinning off", on, off, load,
+                               runtime="onnxruntime", threads=SERVING_THREADS))  # fmt: skip
+        del rows[-1]["within_goal"]  # a comparison of two settings, not a check
+        print(_line(rows[-1]), "spin on vs off", flush=True)
+        bench.close()
+    return rows
+
+
+def _ort_latency(artifact: Any, image: Any, args: argparse.Namespace, spinning: bool) -> float:
+    """Median seconds of ``args.steps`` runs in a fresh session, after ``args.warmup``."""
+    from castbench.serving.sessions import open_session
+    from castbench.timing.timer import timed_steps
+
+    session = open_session("onnxruntime", artifact, 1, SERVING_THREADS, spinning=spinning)
+    timed_steps(lambda: session.run(image), args.warmup)
+    return statistics.median(timed_steps(lambda: session.run(image), args.steps))
+
+
 @dataclass(frozen=True)
 class RuntimeTool:
     """A runtime's own benchmark tool: how to call it, and how to read its latency (seconds)."""
@@ -415,7 +456,7 @@ SERVING_TOOLS = {
 }
 
 SECTIONS = {"keras": keras_section, "wall": wall_section, "timm": timm_section,
-            "serving": serving_section}  # fmt: skip
+            "serving": serving_section, "spin": spin_section}  # fmt: skip
 
 
 def main() -> None:
