@@ -222,6 +222,17 @@ def test_quantized_logits_must_follow_the_images_better_than_any_constant():
     assert judge(reference + 5e-4, reference, "float32").status == "mismatch"  # 1e-4 of 4
 
 
+def test_quantized_random_weights_that_miss_are_ungated_never_ok_and_float32_still_fails():
+    reference = np.array([[0.001], [0.006], [0.011]])
+    missed = judge(reference + 0.007, reference, "int8", random_weights=True)
+    assert missed.status == "ungated" and missed.max_abs_diff > missed.tolerance
+    assert "int8 of a model with random weights is not judged" in missed.error("openvino")
+    assert judge(reference + 0.001, reference, "int8", random_weights=True).status == "ok"
+    assert judge(reference + 0.007, reference, "int8").status == "mismatch"  # trained weights
+    assert judge(reference * np.nan, reference, "int8", random_weights=True).status == "mismatch"
+    assert judge(reference + 0.007, reference, "float32", random_weights=True).status == "mismatch"
+
+
 def test_judge_decides_mismatch_before_spread_at_any_scale():
     reference = np.array([[0.0], [1.0]])
     assert judge(reference, reference).tolerance == pytest.approx(1e-4)

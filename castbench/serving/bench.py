@@ -127,7 +127,8 @@ class ServingBench:
         images = self._gate_images(config)
         reference = self._served.predict_on_batch(images)
         verdict = judge(_run_in_batches(session, images, config.batch_size)[LOGIT],
-                        reference[LOGIT], config.precision)  # fmt: skip
+                        reference[LOGIT], config.precision,
+                        random_weights=self._weights.strip().lower() == "none")  # fmt: skip
         fields: dict[str, Any] = {
             "runtime_version": session.version,
             "threads": session.threads,
