@@ -18,5 +18,8 @@ def test_step(benchmark, timing_case):
     # the rates in the JSON are the benchmark's own median, turned into images/s and epochs
     assert extra["images_per_s"] == pytest.approx(extra["batch_size"] / stats.median)
     assert extra["epoch_s"] == pytest.approx(extra["steps_per_epoch"] * stats.median)
-    # the first step compiled (or loaded) what the timed steps run: it is no steady step
-    assert extra["first_step_s"] >= stats.min
+    # a Keras step's first call compiled (or loaded) what the timed steps run: it is no steady
+    # step. A serving session was optimised when it opened and ran the gate batch before its
+    # warm-up, so its first step is an ordinary one and may well be its fastest.
+    if extra["runtime"] == "keras":
+        assert extra["first_step_s"] >= stats.min
