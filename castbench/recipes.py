@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from castbench.errors import UsageError
+from castbench.spec import weights_choice
 
 SCHEDULES = ("constant", "cosine")
 # Batches averaged by precise batch norm when it is on by default (Detectron2's default; the
@@ -71,7 +72,7 @@ RECIPE_CHOICES = ("auto", *RECIPES)
 
 def from_scratch(weights: str, trainable: str) -> bool:
     """Whether the backbone trains from random weights (the case the scratch recipe is for)."""
-    return weights.strip().lower() == "none" and trainable == "all"
+    return weights_choice(weights) == "none" and trainable == "all"
 
 
 def choose(name: str, weights: str = "none", trainable: str = "all") -> Recipe:

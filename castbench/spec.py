@@ -24,6 +24,13 @@ def check_trainable(value: str) -> None:
 WEIGHT_CHOICES_HELP = "none (random init, default) | imagenet (local Keras cache only) | PATH"
 
 
+def weights_choice(weights: str) -> str:
+    """What ``--weights`` asks for: ``none`` (the seeded random initialisation), ``imagenet``,
+    or ``file`` (anything else is a weights file's path)."""
+    choice = weights.strip().lower()
+    return choice if choice in ("none", "imagenet") else "file"
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """A backbone, its input size, its head and its initial weights."""

@@ -4,21 +4,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from castbench.commands.timing import trained
 from castbench.serving.plots import plot_latency_vs_recall
-from castbench.serving.quality import batched_scores, quality_fields
+from castbench.serving.quality import quality_fields
 from castbench.serving.report import latency_table
+from castbench.serving.sessions import run_in_batches
+from castbench.spec import weights_choice
 
 
-def test_batched_scores_feed_whole_batches_and_drop_the_padding():
+def test_runs_in_batches_feed_whole_batches_and_drop_the_padding():
     images = np.arange(7, dtype="float32").reshape(7, 1, 1, 1)
     seen = []
 
     def run(batch):
         seen.append(len(batch))
-        return batch.reshape(-1, 1) / 10
+        return {"probability": batch.reshape(-1, 1) / 10}
 
-    scores = batched_scores(run, images, batch_size=3)
+    scores = run_in_batches(run, images, batch_size=3)["probability"].reshape(-1)
     assert seen == [3, 3, 3]  # the last batch of one image padded to three
     assert scores == pytest.approx(np.arange(7) / 10)
 
@@ -52,7 +53,7 @@ def test_quality_of_identical_scores_changes_nothing():
 @pytest.mark.parametrize("weights, expected", [("none", False), ("ImageNet", False),
                                                ("run/best.weights.h5", True)])  # fmt: skip
 def test_only_a_weights_file_makes_rows_score_the_test_split(weights, expected):
-    assert trained(weights) is expected
+    assert (weights_choice(weights) == "file") is expected
 
 
 def serving_rows() -> pd.DataFrame:

@@ -71,6 +71,7 @@ def epoch_inputs(args: argparse.Namespace) -> dict:
 def serving_inputs(args: argparse.Namespace) -> dict:
     """Where serving runtimes keep and reuse artifacts, what int8 calibrates on (the --data
     set's training split) and, with trained --weights, what runtime rows score (its test split)."""
+    from castbench.spec import weights_choice
     from castbench.timing.config import CALIBRATED
 
     if args.artifacts and args.artifacts.exists() and not args.artifacts.is_dir():
@@ -80,14 +81,9 @@ def serving_inputs(args: argparse.Namespace) -> dict:
     if args.precision in CALIBRATED and args.data is not None:
         fields.update(calibration_data=str(args.data.resolve()),
                       calibration_images=args.calibration_images)  # fmt: skip
-    if args.data is not None and trained(args.weights):
+    if args.data is not None and weights_choice(args.weights) == "file":  # a trained model
         fields["test_data"] = str(args.data.resolve())  # scored only by runtime rows
     return fields
-
-
-def trained(weights: str) -> bool:
-    """Whether ``--weights`` names a weights file (a trained model), not an initialisation."""
-    return weights.strip().lower() not in ("none", "imagenet")
 
 
 def run_timing(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ from castbench.serving.registry import (
     format_packages,
     installed_version,
 )
+from castbench.spec import weights_choice
 
 # record fields that must equal the model's for the artifact to be reused
 MATCHED = ("model", "input_size", "weights", "outputs", "versions", "precision", "calibration")
@@ -43,9 +44,10 @@ def export_versions(format_name: str, precision: str = "float32") -> dict[str, s
 def weights_label(weights: str) -> str:
     """How the weights were asked for, in a form that names their values: ``none`` (the seeded
     random initialisation), ``imagenet``, or a weights file's SHA-256."""
+    choice = weights_choice(weights)
+    if choice != "file":
+        return choice
     choice = weights.strip()
-    if choice.lower() in ("none", "imagenet"):
-        return choice.lower()
     if not Path(choice).is_file():
         raise UsageError(f"weights file not found: {choice}")
     return f"sha256:{_file_sha256(Path(choice))}"

@@ -18,7 +18,7 @@ from castbench.serving.artifacts import ArtifactMismatch, Identity, config_calib
 from castbench.serving.export import Artifact, export_model, identity_of, load_artifact
 from castbench.serving.gate import gate_batch, gate_size, judge
 from castbench.serving.outputs import with_logit
-from castbench.serving.quality import TestSplit, batched_scores, load_test_split, quality_fields
+from castbench.serving.quality import TestSplit, load_test_split, quality_fields
 from castbench.serving.registry import (
     LOGIT,
     PROBABILITY,
@@ -27,7 +27,8 @@ from castbench.serving.registry import (
     require_runtime,
 )
 from castbench.serving.runner import RuntimeRunner
-from castbench.serving.sessions import Session, open_session, usable_cores
+from castbench.serving.sessions import Session, open_session, run_in_batches, usable_cores
+from castbench.spec import weights_choice
 from castbench.timing.batch import random_batch
 from castbench.timing.config import CALIBRATED, TimingConfig
 from castbench.timing.timer import measure_interleaved
@@ -126,9 +127,9 @@ class ServingBench:
         session_s = clock() - start
         images = self._gate_images(config)
         reference = self._served.predict_on_batch(images)
-        verdict = judge(_run_in_batches(session, images, config.batch_size)[LOGIT],
+        verdict = judge(run_in_batches(session.run, images, config.batch_size)[LOGIT],
                         reference[LOGIT], config.precision,
-                        random_weights=self._weights.strip().lower() == "none")  # fmt: skip
+                        random_weights=weights_choice(self._weights) == "none")  # fmt: skip
         fields: dict[str, Any] = {
             "runtime_version": session.version,
             "threads": session.threads,
@@ -192,12 +193,12 @@ class ServingBench:
         if self._test_split is None:
             self._test_split = load_test_split(config.test_data, config.backbone,
                                                config.input_size)  # fmt: skip
-            self._keras_test_scores = batched_scores(
-                lambda batch: self._served.predict_on_batch(batch)[PROBABILITY],
-                self._test_split.images, KERAS_SCORING_BATCH)  # fmt: skip
-        served = batched_scores(lambda batch: session.run(batch)[PROBABILITY],
-                                self._test_split.images, config.batch_size)  # fmt: skip
-        return quality_fields(self._test_split.labels, served, self._keras_test_scores)
+            self._keras_test_scores = run_in_batches(
+                self._served.predict_on_batch, self._test_split.images, KERAS_SCORING_BATCH
+            )[PROBABILITY]
+        served = run_in_batches(session.run, self._test_split.images, config.batch_size)
+        return quality_fields(self._test_split.labels, served[PROBABILITY],
+                              self._keras_test_scores)  # fmt: skip
 
     def close(self) -> None:
         self.model = self._served = self._calibration_images = None  # nothing kept alive
@@ -205,10 +206,3 @@ class ServingBench:
         self._artifacts.clear()
         if self._temporary is not None:
             self._temporary.cleanup()
-
-
-def _run_in_batches(session: Session, images: np.ndarray, batch_size: int
-                    ) -> dict[str, np.ndarray]:  # fmt: skip
-    """``session``'s outputs for ``images``, a whole number of its batches, concatenated."""
-    parts = [session.run(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
-    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}

@@ -4,13 +4,12 @@ Keras (float32), and McNemar's exact test on the images the two call differently
 
 Only with trained weights does this say anything: random weights score whatever the class mix
 gives. Images are decoded and preprocessed as training decodes them (nearest resize, the
-backbone's ``preprocess_input``), and run through each in its own batch size; a last partial
-batch is padded with its last image and the padding's outputs are dropped.
+backbone's ``preprocess_input``), and run through each in its own batch size
+(:func:`castbench.serving.sessions.run_in_batches`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,20 +44,6 @@ def load_test_split(data: str, backbone: str, size: int) -> TestSplit:
     preprocess = backbones.get(backbone).preprocess_fn()
     images = np.asarray(preprocess(pixels), dtype="float32")
     return TestSplit(images, np.array([s.label for s in samples], dtype=int))
-
-
-def batched_scores(run: Callable[[np.ndarray], np.ndarray], images: np.ndarray,
-                   batch_size: int) -> np.ndarray:  # fmt: skip
-    """``run``'s defect probabilities for ``images``, fed ``batch_size`` at a time (a session
-    made for one batch size takes no other)."""
-    parts = []
-    for start in range(0, len(images), batch_size):
-        batch = images[start : start + batch_size]
-        real = len(batch)
-        if real < batch_size:
-            batch = np.concatenate([batch, np.repeat(batch[-1:], batch_size - real, axis=0)])
-        parts.append(np.asarray(run(batch), dtype=np.float64).reshape(-1)[:real])
-    return np.concatenate(parts)
 
 
 def quality_fields(labels: np.ndarray, served: np.ndarray, keras_scores: np.ndarray

@@ -7,6 +7,7 @@ the outputs are host NumPy arrays. Each session records how its runtime was told
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -142,6 +143,21 @@ class OpenVINOSession:
 
 # the inference precision each serving precision compiles at
 _OPENVINO_HINTS = {"float32": "f32", "int8": "f32", "bfloat16": "bf16", "float16": "f16"}
+
+
+def run_in_batches(run: Callable[[np.ndarray], dict[str, np.ndarray]], images: np.ndarray,
+                   batch_size: int) -> dict[str, np.ndarray]:  # fmt: skip
+    """``run``'s outputs for ``images`` (a session's ``run``, or Keras's ``predict_on_batch`` of
+    the served model), fed ``batch_size`` at a time, as a session made for one batch size must
+    be; a last partial batch is padded with its last image and the padding's outputs dropped."""
+    parts = []
+    for start in range(0, len(images), batch_size):
+        batch = images[start : start + batch_size]
+        real = len(batch)
+        if real < batch_size:
+            batch = np.concatenate([batch, np.repeat(batch[-1:], batch_size - real, axis=0)])
+        parts.append({name: np.asarray(value)[:real] for name, value in run(batch).items()})
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
 
 def _named(names: set[str]) -> str:
