@@ -146,10 +146,12 @@ import numpy as np
 from castbench.timing.config import TimingConfig
 from castbench.timing.engine import build_for_timing
 from castbench.timing.measurement import PIPELINE_ROUNDS, pipeline_depth
-backbones, size = sys.argv[1].split(","), int(sys.argv[2])
+from castbench import backbones as registry
+names, size_arg = sys.argv[1].split(","), sys.argv[2]
 batches = [int(b) for b in sys.argv[3].split(",")]
 steps, warmup = int(sys.argv[4]), int(sys.argv[5])
-for name in backbones:
+for name in [b.name for b in registry.resolve(names)]:
+    size = registry.get(name).native_size if size_arg == "native" else int(size_arg)
     model = None  # one model per backbone, as castbench builds one per model group
     for mode in ("train", "infer"):
         for bs in batches:
@@ -179,7 +181,8 @@ def wall_section(args: argparse.Namespace) -> list[dict[str, Any]]:
                 argv = [sys.executable, "-m", "castbench", "timing", "--backbones",
                         *args.backbones, "--size", str(args.size), "--batch",
                         *map(str, args.batches), "--steps", str(args.steps), "--warmup",
-                        str(args.warmup), "--no-plots", "--out", str(out)]  # fmt: skip
+                        str(args.warmup), "--out", str(out)]  # fmt: skip
+                argv += [] if args.plots else ["--no-plots"]
             else:
                 argv = [sys.executable, "-c", PLAIN_SCRIPT, names, str(args.size), batches,
                         str(args.steps), str(args.warmup)]  # fmt: skip
@@ -455,6 +458,11 @@ SERVING_TOOLS = {
     ),
 }
 
+
+def size_argument(text: str) -> int | str:
+    return text if text == "native" else int(text)
+
+
 SECTIONS = {"keras": keras_section, "wall": wall_section, "timm": timm_section,
             "serving": serving_section, "spin": spin_section}  # fmt: skip
 
@@ -466,11 +474,23 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--size", type=int, default=SIZE)
+    parser.add_argument(
+        "--size",
+        type=size_argument,
+        default=SIZE,
+        help="pixels, or native: each backbone's own (wall only)",
+    )
     parser.add_argument("--backbones", nargs="+", default=list(BACKBONES))
     parser.add_argument("--batches", nargs="+", type=int, default=list(BATCHES))
+    parser.add_argument(
+        "--plots",
+        action="store_true",
+        help="wall: castbench draws its plots too, as the README's command does",
+    )
     parser.add_argument("--tag", default="", help="suffix of the CSV's name (e.g. the backend)")
     args = parser.parse_args()
+    if args.size == "native" and args.section != "wall":
+        parser.error("--size native is for the wall section only")
     args.out.mkdir(parents=True, exist_ok=True)
     started = load_1m()
     rows = SECTIONS[args.section](args)
