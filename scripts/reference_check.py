@@ -40,6 +40,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from castbench.commands.matrix_options import size_choice
 from castbench.files import atomic_write_text, csv_text
 
 BACKBONES = ("ResNet50", "MobileNetV2")
@@ -150,8 +151,9 @@ from castbench import backbones as registry
 names, size_arg = sys.argv[1].split(","), sys.argv[2]
 batches = [int(b) for b in sys.argv[3].split(",")]
 steps, warmup = int(sys.argv[4]), int(sys.argv[5])
-for name in [b.name for b in registry.resolve(names)]:
-    size = registry.get(name).native_size if size_arg == "native" else int(size_arg)
+for backbone in registry.resolve(names):
+    name = backbone.name
+    size = backbone.native_size if size_arg == "native" else int(size_arg)
     model = None  # one model per backbone, as castbench builds one per model group
     for mode in ("train", "infer"):
         for bs in batches:
@@ -171,6 +173,7 @@ def wall_section(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Whole processes: castbench timing against the plain script, alternating."""
     env = {**os.environ, "CASTBENCH_COMPILE_CACHE": "off"}
     names = ",".join(args.backbones)
+    size = "native" if args.size is None else str(args.size)
     batches = ",".join(map(str, args.batches))
     rows = []
     for round_index in range(args.rounds):
@@ -179,12 +182,12 @@ def wall_section(args: argparse.Namespace) -> list[dict[str, Any]]:
             out = args.out / "wall-runs" / f"{tool}-{round_index + 1}"
             if tool == "castbench":
                 argv = [sys.executable, "-m", "castbench", "timing", "--backbones",
-                        *args.backbones, "--size", str(args.size), "--batch",
+                        *args.backbones, "--size", size, "--batch",
                         *map(str, args.batches), "--steps", str(args.steps), "--warmup",
                         str(args.warmup), "--out", str(out)]  # fmt: skip
                 argv += [] if args.plots else ["--no-plots"]
             else:
-                argv = [sys.executable, "-c", PLAIN_SCRIPT, names, str(args.size), batches,
+                argv = [sys.executable, "-c", PLAIN_SCRIPT, names, size, batches,
                         str(args.steps), str(args.warmup)]  # fmt: skip
             load = load_1m()
             start = time.perf_counter()
@@ -459,10 +462,6 @@ SERVING_TOOLS = {
 }
 
 
-def size_argument(text: str) -> int | str:
-    return text if text == "native" else int(text)
-
-
 SECTIONS = {"keras": keras_section, "wall": wall_section, "timm": timm_section,
             "serving": serving_section, "spin": spin_section}  # fmt: skip
 
@@ -476,7 +475,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument(
         "--size",
-        type=size_argument,
+        type=size_choice,  # None: native
         default=SIZE,
         help="pixels, or native: each backbone's own (wall only)",
     )
@@ -489,7 +488,7 @@ def main() -> None:
     )
     parser.add_argument("--tag", default="", help="suffix of the CSV's name (e.g. the backend)")
     args = parser.parse_args()
-    if args.size == "native" and args.section != "wall":
+    if args.size is None and args.section != "wall":
         parser.error("--size native is for the wall section only")
     args.out.mkdir(parents=True, exist_ok=True)
     started = load_1m()

@@ -47,10 +47,10 @@ def weights_label(weights: str) -> str:
     choice = weights_choice(weights)
     if choice != "file":
         return choice
-    choice = weights.strip()
-    if not Path(choice).is_file():
-        raise UsageError(f"weights file not found: {choice}")
-    return f"sha256:{_file_sha256(Path(choice))}"
+    path = Path(weights.strip())
+    if not path.is_file():
+        raise UsageError(f"weights file not found: {path}")
+    return f"sha256:{_file_sha256(path)}"
 
 
 def _file_sha256(path: Path) -> str:
