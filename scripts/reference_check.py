@@ -10,8 +10,12 @@ otherwise idle machine, and keep the load average printed beside them):
 * ``wall``: the whole ``castbench timing`` command against a plain Keras script doing the same
   work (build, warm-up, the same timed and pipelined steps) for the same configurations, as
   whole processes, alternating.
-* ``timm``: ``castbench peer timm --device cpu``'s step against a plain timm loop written here
-  from timm's documented API (create_model, Adam, BCEWithLogitsLoss).
+* ``timm``: ``castbench peer timm --device cpu``'s step, timed by castbench's own timed phase,
+  against a plain timm loop written here from timm's documented API (create_model, Adam,
+  BCEWithLogitsLoss), the two alternating every few steps within each round; the figure is
+  the median of all castbench steps over the median of all the loop's.
+* ``timm-null``: the plain timm loop against a second instance of itself, timed as ``timm``
+  times its sides: how far from 1 a ratio strays here when nothing differs.
 * ``serving``: castbench's serving step (the gated session a ``--runtime`` row times) against
   each runtime's own benchmark tool on the same artifact, batch 1, float32, the same threads:
   OpenVINO's ``benchmark_app`` (median, ``-hint none -infer_precision f32``), LiteRT's
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import statistics
@@ -135,7 +140,8 @@ def _ratio_row(config: Any, ours_name: str, theirs_name: str, ours: list[float],
 
 
 def _line(row: dict[str, Any]) -> str:
-    return (f"{row['backbone']:<12} bs {row['batch_size']:<2} {row['mode']:<5} "
+    pooled = f"pooled {row['ratio']:.3f}  " if "ratio" in row else ""
+    return (pooled + f"{row['backbone']:<12} bs {row['batch_size']:<2} {row['mode']:<5} "
             f"ours {row['ours_median_ms']:>9.2f} ms  reference {row['reference_median_ms']:>9.2f} "
             f"ms  ratio {row['ratio_median']:.3f} [{row['ratio_min']:.3f}-{row['ratio_max']:.3f}]"
             f"  load {row['load_1m_max']}")  # fmt: skip
@@ -202,30 +208,124 @@ def wall_section(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def timm_section(args: argparse.Namespace) -> list[dict[str, Any]]:
-    import torch
-
     from castbench.peer.names import timm_name
     from castbench.peer.sweep import PeerStepRunner
     from castbench.peer.torch_runner import TorchRunner
-    from castbench.timing.timer import measure
+    from castbench.timing.timer import PrimaryPhase, warm_up
+
+    runner = TorchRunner(device="cpu")
+
+    def castbench_side(config: Any) -> Side:
+        model = runner.load(timm_name(config.backbone))
+        step_runner = PeerStepRunner(model.step(config), config)
+        ready = warm_up(step_runner, step_runner.kind)  # what measure() runs before timing
+        phase = PrimaryPhase(step_runner)
+
+        def time_slice(count: int) -> list[float]:
+            before = len(phase.samples)
+            phase.time(count)
+            return phase.samples[before:]
+
+        return Side(ready.samples, time_slice, model.close)
+
+    return _timm_rows(args, castbench_side, "castbench peer timm")
+
+
+def timm_null_section(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The plain timm loop against a second instance of itself, timed exactly as the timm
+    section times its two sides: the figure a ratio of 1 scatters by on this machine."""
+    from castbench.peer.names import timm_name
+
+    def second_plain(config: Any) -> Side:
+        plain = PlainTimm(timm_name(config.backbone), config)
+        return Side(plain.warm_up(), plain.time, lambda: None)
+
+    return _timm_rows(args, second_plain, "plain timm loop (second instance)")
+
+
+@dataclass
+class Side:
+    """One side of a sliced comparison: its warm-up step times, a call timing ``count`` more
+    steps, and how to release it."""
+
+    warm_up_s: list[float]
+    time: Callable[[int], list[float]]
+    close: Callable[[], None]
+
+
+def _timm_rows(args: argparse.Namespace, ours_for: Callable[[Any], Side], ours_name: str
+               ) -> list[dict[str, Any]]:  # fmt: skip
+    import torch
+
+    from castbench.peer.names import timm_name
 
     torch.set_num_threads(os.cpu_count() or 1)
-    runner = TorchRunner(device="cpu")
     rows = []
     for config in configs(args):
-        model = runner.load(timm_name(config.backbone))
-        ours_step = model.step(config)
+        ours = ours_for(config)
         plain = PlainTimm(timm_name(config.backbone), config)
-        ours, theirs, load = interleaved(
-            args.rounds,
-            partial(lambda s, c: measure(PeerStepRunner(s, c)).primary.median, ours_step, config),
-            partial(lambda p: statistics.median(p.run()), plain),
-        )
-        model.close()
-        rows.append(_ratio_row(config, "castbench peer timm", "plain timm loop", ours, theirs,
-                               load, backend="torch"))  # fmt: skip
+        plain.warm_up()
+        steps = steps_per_round(args, min(ours.warm_up_s))
+        ours_rounds, plain_rounds, load = sliced(args.rounds, steps, ours.time, plain.time)
+        ours.close()
+        rows.append(_pooled_row(config, ours_name, "plain timm loop", ours_rounds, plain_rounds,
+                                load, backend="torch", steps_per_round=steps))  # fmt: skip
         print(_line(rows[-1]), flush=True)
     return rows
+
+
+def steps_per_round(args: argparse.Namespace, step_s: float) -> int:
+    """``--steps``, or more where the steps are short: a round lasts ``--round-seconds`` per
+    side at least, as pyperf calibrates its loops, so that short steps are not timed over a
+    fraction of a second that one burst on the machine can fill."""
+    return max(args.steps, math.ceil(args.round_seconds / step_s))
+
+
+def sliced(rounds: int, steps: int, ours: Callable[[int], list[float]],
+           theirs: Callable[[int], list[float]]) -> tuple[list[list[float]], list[list[float]],
+                                                          list[float]]:  # fmt: skip
+    """``rounds`` rounds of ``steps`` timed steps a side, each round cut into slices of
+    castbench's own ``INTERLEAVED_SLICE`` steps that alternate between the sides (the one
+    going first alternating too): drift on the machine hits both alike even within a round,
+    where whole-round blocks leave each side's median to seconds of its own. Both sides are
+    warmed up before; each side's step times per round, and the 1-minute load at each start."""
+    from castbench.timing.timer import INTERLEAVED_SLICE
+
+    results: tuple[list[list[float]], list[list[float]]] = ([], [])
+    load = []
+    turn = 0
+    for _ in range(rounds):
+        load.append(load_1m())
+        got: tuple[list[float], list[float]] = ([], [])
+        for done in range(0, steps, INTERLEAVED_SLICE):
+            count = min(INTERLEAVED_SLICE, steps - done)
+            for side in (0, 1) if turn % 2 == 0 else (1, 0):
+                got[side].extend((ours, theirs)[side](count))
+            turn += 1
+        results[0].append(got[0])
+        results[1].append(got[1])
+    return results[0], results[1], load
+
+
+def _pooled_row(
+    config: Any,
+    ours_name: str,
+    theirs_name: str,
+    ours: list[list[float]],
+    theirs: list[list[float]],
+    load: list[float],
+    **extra: Any,
+) -> dict[str, Any]:
+    """The figure set against the goal is the median of all of one side's timed steps over
+    that of the other's (``ratio``); the per-round ratios show its spread."""
+    row = _ratio_row(config, ours_name, theirs_name, [statistics.median(r) for r in ours],
+                     [statistics.median(r) for r in theirs], load, **extra)  # fmt: skip
+    all_ours, all_theirs = sum(ours, []), sum(theirs, [])
+    ratio = statistics.median(all_ours) / statistics.median(all_theirs)
+    row.update(ours_median_ms=round(statistics.median(all_ours) * 1e3, 2),
+               reference_median_ms=round(statistics.median(all_theirs) * 1e3, 2),
+               ratio=round(ratio, 4), within_goal=GOAL[0] <= ratio <= GOAL[1])  # fmt: skip
+    return row
 
 
 class PlainTimm:
@@ -259,11 +359,12 @@ class PlainTimm:
             with self.torch.inference_mode():
                 self.model(self.x)
 
-    def run(self) -> list[float]:
-        for _ in range(self.config.warmup):
-            self.step()
+    def warm_up(self) -> list[float]:
+        return self.time(self.config.warmup)
+
+    def time(self, count: int) -> list[float]:
         samples = []
-        for _ in range(self.config.steps):
+        for _ in range(count):
             start = time.perf_counter()
             self.step()
             samples.append(time.perf_counter() - start)
@@ -463,7 +564,8 @@ SERVING_TOOLS = {
 
 
 SECTIONS = {"keras": keras_section, "wall": wall_section, "timm": timm_section,
-            "serving": serving_section, "spin": spin_section}  # fmt: skip
+            "timm-null": timm_null_section, "serving": serving_section,
+            "spin": spin_section}  # fmt: skip
 
 
 def main() -> None:
@@ -473,6 +575,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument(
+        "--round-seconds",
+        type=float,
+        default=0.0,
+        help="timm, timm-null: more steps a round where steps are short, so a round lasts this",
+    )
     parser.add_argument(
         "--size",
         type=size_choice,  # None: native
