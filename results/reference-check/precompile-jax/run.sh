@@ -5,9 +5,12 @@ set -u
 cd /work/main
 OUT=${OUT:-results/reference-check/precompile-jax}
 mkdir -p "$OUT/runs"
-echo "round,compile_jobs,wall_s,load_1m_at_start,exit,precompile_s" > "$OUT/precompile.csv"
-for round in $(seq 1 "${ROUNDS:-2}"); do
-  if [ "$round" = 1 ]; then order="0 2"; else order="2 0"; fi
+# Rounds FIRST .. FIRST+ROUNDS-1, appended to the CSV: a later run adds rounds to earlier ones.
+[ -f "$OUT/precompile.csv" ] ||
+  echo "round,compile_jobs,wall_s,load_1m_at_start,exit,precompile_s" > "$OUT/precompile.csv"
+first=${FIRST:-1}
+for round in $(seq "$first" $((first + ${ROUNDS:-2} - 1))); do
+  if [ $((round % 2)) = 1 ]; then order="0 2"; else order="2 0"; fi
   for jobs in $order; do
     cache=$(mktemp -d /tmp/pc-cache.XXXX)
     run="$OUT/runs/jobs$jobs-$round"
