@@ -66,18 +66,20 @@ def configs(args: argparse.Namespace) -> list[Any]:
             for b in args.backbones for m in MODES for bs in args.batches]  # fmt: skip
 
 
-def plain_keras_loop(model: Any, config: Any, images: Any, labels: Any) -> list[float]:
+def plain_keras_side(model: Any, config: Any, images: Any, labels: Any) -> Side:
     """What a user would write: warm up, then time each call."""
     call = (lambda: model.train_on_batch(images, labels)) if config.mode == "train" else (
         lambda: model.predict_on_batch(images))  # fmt: skip
-    for _ in range(config.warmup):
-        call()
-    samples = []
-    for _ in range(config.steps):
-        start = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - start)
-    return samples
+
+    def time_calls(count: int) -> list[float]:
+        samples = []
+        for _ in range(count):
+            start = time.perf_counter()
+            call()
+            samples.append(time.perf_counter() - start)
+        return samples
+
+    return Side(time_calls(config.warmup), time_calls, dict)
 
 
 def keras_section(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -85,26 +87,25 @@ def keras_section(args: argparse.Namespace) -> list[dict[str, Any]]:
     import numpy as np
 
     from castbench.timing.engine import StepRunner, build_for_timing
-    from castbench.timing.timer import measure
 
-    rows = []
-    model, model_key = None, None
-    for config in configs(args):
-        if config.model_key != model_key:
-            model, model_key = build_for_timing(config), config.model_key
-        batch = StepRunner(model, config).batch
+    models: dict[Any, Any] = {}
+
+    def model_for(config: Any) -> Any:
+        if config.model_key not in models:
+            models.clear()  # one model in memory at a time
+            models[config.model_key] = build_for_timing(config)
+        return models[config.model_key]
+
+    def castbench_side(config: Any) -> Side:
+        return timed_phase_side(StepRunner(model_for(config), config))
+
+    def plain_side(config: Any) -> Side:
+        batch = StepRunner(model_for(config), config).batch
         images, labels = np.asarray(batch.images), np.asarray(batch.labels)
-        measured, theirs, load = interleaved(
-            args.rounds, partial(lambda m, c: measure(StepRunner(m, c)), model, config),
-            partial(lambda *loop: statistics.median(plain_keras_loop(*loop)), model, config,
-                    images, labels))  # fmt: skip
-        ours = [m.primary.median for m in measured]
-        recompiles = [m.recompiles for m in measured]
-        rows.append(_ratio_row(config, "castbench step", "plain Keras loop", ours, theirs, load,
-                               backend=keras.backend.backend(),
-                               recompiled=sum(r or 0 for r in recompiles)))  # fmt: skip
-        print(_line(rows[-1]), flush=True)
-    return rows
+        return plain_keras_side(model_for(config), config, images, labels)
+
+    return _sliced_rows(args, castbench_side, plain_side, ("castbench step", "plain Keras loop"),
+                        backend=keras.backend.backend())  # fmt: skip
 
 
 def interleaved(rounds: int, ours: Callable[[], Any], theirs: Callable[[], Any]
@@ -211,24 +212,36 @@ def timm_section(args: argparse.Namespace) -> list[dict[str, Any]]:
     from castbench.peer.names import timm_name
     from castbench.peer.sweep import PeerStepRunner
     from castbench.peer.torch_runner import TorchRunner
-    from castbench.timing.timer import PrimaryPhase, warm_up
 
     runner = TorchRunner(device="cpu")
 
     def castbench_side(config: Any) -> Side:
         model = runner.load(timm_name(config.backbone))
-        step_runner = PeerStepRunner(model.step(config), config)
-        ready = warm_up(step_runner, step_runner.kind)  # what measure() runs before timing
-        phase = PrimaryPhase(step_runner)
-
-        def time_slice(count: int) -> list[float]:
-            before = len(phase.samples)
-            phase.time(count)
-            return phase.samples[before:]
-
-        return Side(ready.samples, time_slice, model.close)
+        side = timed_phase_side(PeerStepRunner(model.step(config), config))
+        return replace(side, close=lambda: {**side.close(), **(model.close() or {})})
 
     return _timm_rows(args, castbench_side, "castbench peer timm")
+
+
+def timed_phase_side(runner: Any) -> Side:
+    """castbench's side: the runner warmed up and timed by the engine's own timed phase
+    (``warm_up`` and ``PrimaryPhase``, the code inside ``measure``, probes and recompile guard
+    on), a slice at a time; closing reports how often it recompiled while timed."""
+    from castbench.timing.timer import PrimaryPhase, warm_up
+
+    ready = warm_up(runner, runner.kind)
+    phase = PrimaryPhase(runner)
+
+    def time_slice(count: int) -> list[float]:
+        before = len(phase.samples)
+        phase.time(count)
+        return phase.samples[before:]
+
+    def close() -> dict[str, Any]:
+        runner.steps[runner.kind].finish()
+        return {"recompiled": phase.result().recompiles}
+
+    return Side(ready.samples, time_slice, close)
 
 
 def timm_null_section(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -238,19 +251,19 @@ def timm_null_section(args: argparse.Namespace) -> list[dict[str, Any]]:
 
     def second_plain(config: Any) -> Side:
         plain = PlainTimm(timm_name(config.backbone), config)
-        return Side(plain.warm_up(), plain.time, lambda: None)
+        return Side(plain.warm_up(), plain.time, dict)
 
     return _timm_rows(args, second_plain, "plain timm loop (second instance)")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Side:
     """One side of a sliced comparison: its warm-up step times, a call timing ``count`` more
-    steps, and how to release it."""
+    steps, and one releasing it that returns columns for the row."""
 
     warm_up_s: list[float]
     time: Callable[[int], list[float]]
-    close: Callable[[], None]
+    close: Callable[[], dict[str, Any]]
 
 
 def _timm_rows(args: argparse.Namespace, ours_for: Callable[[Any], Side], ours_name: str
@@ -260,16 +273,26 @@ def _timm_rows(args: argparse.Namespace, ours_for: Callable[[Any], Side], ours_n
     from castbench.peer.names import timm_name
 
     torch.set_num_threads(os.cpu_count() or 1)
+
+    def plain(config: Any) -> Side:
+        loop = PlainTimm(timm_name(config.backbone), config)
+        return Side(loop.warm_up(), loop.time, dict)
+
+    return _sliced_rows(args, ours_for, plain, (ours_name, "plain timm loop"), backend="torch")
+
+
+def _sliced_rows(args: argparse.Namespace, ours_for: Callable[[Any], Side],
+                 theirs_for: Callable[[Any], Side], names: tuple[str, str], **extra: Any
+                 ) -> list[dict[str, Any]]:  # fmt: skip
+    """Per configuration, both sides warmed up, then timed in alternating slices."""
     rows = []
     for config in configs(args):
-        ours = ours_for(config)
-        plain = PlainTimm(timm_name(config.backbone), config)
-        plain.warm_up()
+        ours, theirs = ours_for(config), theirs_for(config)
         steps = steps_per_round(args, min(ours.warm_up_s))
-        ours_rounds, plain_rounds, load = sliced(args.rounds, steps, ours.time, plain.time)
-        ours.close()
-        rows.append(_pooled_row(config, ours_name, "plain timm loop", ours_rounds, plain_rounds,
-                                load, backend="torch", steps_per_round=steps))  # fmt: skip
+        ours_rounds, theirs_rounds, load = sliced(args.rounds, steps, ours.time, theirs.time)
+        columns = {**extra, **theirs.close(), **ours.close()}
+        rows.append(_pooled_row(config, *names, ours_rounds, theirs_rounds, load,
+                                steps_per_round=steps, **columns))  # fmt: skip
         print(_line(rows[-1]), flush=True)
     return rows
 
@@ -393,17 +416,21 @@ def serving_section(args: argparse.Namespace) -> list[dict[str, Any]]:
             if prepared.runner is None:
                 sys.exit(f"{backbone} {runtime}: {prepared.fields['error']}")
             artifact = bench.artifact(require_runtime(runtime).format, config)
+            first = measure(prepared.runner)  # sizes the rounds; not a sample
+            steps = steps_per_round(args, first.primary.median)
+            runner = prepared.runner
+            runner.config = replace(runner.config, steps=steps)  # measure reads its steps here
             ours, theirs, load = interleaved(
                 args.rounds,
-                partial(lambda t, r: t.statistic(measure(r).primary.samples_s), tool,
-                        prepared.runner),
-                partial(tool.run, artifact.path, args))  # fmt: skip
+                partial(lambda t, r: t.statistic(measure(r).primary.samples_s), tool, runner),
+                partial(tool.run, artifact.path, args, steps))  # fmt: skip
             rows.append(_ratio_row(config, f"castbench {runtime} ({tool.statistic.__name__})",
                                    tool.name, ours, theirs, load, runtime=runtime,
                                    threads=SERVING_THREADS, gate=prepared.fields["status"],
                                    settings=prepared.fields["runtime_settings"],
+                                   steps_per_round=steps,
                                    tool_command=" ".join(tool.argv(Path(artifact.path).name,
-                                                                   args))))  # fmt: skip
+                                                                   args, steps))))  # fmt: skip
             rows[-1]["within_goal"] = SERVING_GOAL[0] <= rows[-1]["ratio_median"] <= SERVING_GOAL[1]
             print(_line(rows[-1]), f"{runtime} vs {tool.name}", flush=True)
         bench.close()
@@ -457,13 +484,14 @@ class RuntimeTool:
     """A runtime's own benchmark tool: how to call it, and how to read its latency (seconds)."""
 
     name: str
-    argv: Callable[[str, argparse.Namespace], list[str]]
+    argv: Callable[[str, argparse.Namespace, int], list[str]]  # model, options, timed runs
     read: Callable[[str, Path], float]
     statistic: Callable[[Any], float]  # castbench's figure of the same kind
 
-    def run(self, model: Path, args: argparse.Namespace) -> float:
+    def run(self, model: Path, args: argparse.Namespace, steps: int) -> float:
         with tempfile.TemporaryDirectory() as scratch:
-            done = subprocess.run(self.argv(str(model), args) + _json_flag(self.name, scratch),
+            argv = self.argv(str(model), args, steps) + _json_flag(self.name, scratch)
+            done = subprocess.run(argv,
                                   capture_output=True, text=True)  # fmt: skip
             if done.returncode != 0:
                 sys.exit(f"{self.name} failed: {(done.stderr or done.stdout)[-2000:]}")
@@ -513,13 +541,13 @@ SERVING_TOOLS = {
         "onnxruntime_test",
         # its session: default options (every graph optimisation, one intra-op thread per
         # physical core: 2 here, as castbench's) and no warm-up, so many runs amortise the first
-        lambda model, args: [_tool("onnxruntime_test"), model, str(args.steps * 4)],
+        lambda model, args, steps: [_tool("onnxruntime_test"), model, str(steps * 4)],
         _onnxruntime_test_mean,
         mean,
     ),
     "litert": RuntimeTool(
         "litert-benchmark",
-        lambda model, args: [
+        lambda model, args, steps: [
             _tool("litert-benchmark"),
             "--model",
             model,
@@ -527,7 +555,7 @@ SERVING_TOOLS = {
             "--num_threads",
             str(SERVING_THREADS),
             "--num_runs",
-            str(args.steps),
+            str(steps),
             "--warmup_runs",
             str(args.warmup),
         ],  # fmt: skip
@@ -536,7 +564,7 @@ SERVING_TOOLS = {
     ),
     "openvino": RuntimeTool(
         "benchmark_app",
-        lambda model, args: [
+        lambda model, args, steps: [
             _tool("benchmark_app"),
             "-m",
             model,
@@ -555,7 +583,7 @@ SERVING_TOOLS = {
             "-shape",
             f"[1,{args.size},{args.size},3]",
             "-niter",
-            str(args.steps),
+            str(steps),
         ],
         _benchmark_app_median,
         median,
@@ -579,7 +607,8 @@ def main() -> None:
         "--round-seconds",
         type=float,
         default=0.0,
-        help="timm, timm-null: more steps a round where steps are short, so a round lasts this",
+        help="timm, timm-null, serving: more steps a round where steps are short, so that a "
+        "round lasts this long a side",
     )
     parser.add_argument(
         "--size",

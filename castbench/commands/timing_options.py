@@ -82,7 +82,8 @@ STEP_OPTIONS = (
         default=None,
         metavar="N",
         help="under JAX, compile the matrix ahead of the timed phase in N processes "
-        "(default: the host's cores within its memory; 0: off)",
+        "(default: the host's cores within its memory, none on 2 cores or fewer or with a "
+        "GPU; 0: off)",
     ),
     option(
         "--matmul-precision",

@@ -42,18 +42,26 @@ def requested_cache_dir() -> Path | None:
 BYTES_PER_JOB = 6 * 2**30
 
 
+# Cores a host needs before pre-compiling pays: on two, each process compiles with the same
+# two cores, and the whole command took 1.09-1.38x as long as compiling in the timed phase
+# (three pairs, results/reference-check/precompile-jax/).
+MIN_CORES_TO_PRECOMPILE = 3
+
+
 def default_jobs() -> int:
     """Pre-compiling processes by default: the host's cores within what its free memory can
-    hold; none where that is one process (it would only run ahead of the timed phase, not
-    beside anything) or where a GPU is present (every process would autotune its convolutions
-    on the one card, timing each other's kernels)."""
+    hold; none on a host of fewer than ``MIN_CORES_TO_PRECOMPILE`` cores, where that is one
+    process (it would only run ahead of the timed phase, not beside anything) or where a GPU
+    is present (every process would autotune its convolutions on the one card, timing each
+    other's kernels)."""
     import psutil
 
     from castbench.environment import gpu_info
 
+    cores = os.cpu_count() or 1
     by_memory = max(1, psutil.virtual_memory().available // BYTES_PER_JOB)
-    jobs = min(os.cpu_count() or 1, by_memory)
-    return 0 if jobs < 2 or gpu_info() else jobs
+    jobs = min(cores, by_memory)
+    return 0 if cores < MIN_CORES_TO_PRECOMPILE or jobs < 2 or gpu_info() else jobs
 
 
 @dataclass(frozen=True)
