@@ -4,9 +4,10 @@ interleaved run (A B A B ...), so that the machine's drift hits both alike.
 Sections (each writes OUT/<section>.csv and prints a table; run them one at a time, on an
 otherwise idle machine, and keep the load average printed beside them):
 
-* ``keras``: castbench's step (``measure`` on ``StepRunner``, the code behind every Keras row)
-  against a plain ``train_on_batch`` / ``predict_on_batch`` loop on the same model, per
-  configuration and round; under the backend of ``KERAS_BACKEND``.
+* ``keras``: castbench's step (``StepRunner`` timed by the engine's own timed phase, the code
+  behind every Keras row) against a plain ``train_on_batch`` / ``predict_on_batch`` loop on the
+  same model, the two alternating every few steps within each round, as ``timm`` below; under
+  the backend of ``KERAS_BACKEND``.
 * ``wall``: the whole ``castbench timing`` command against a plain Keras script doing the same
   work (build, warm-up, the same timed and pipelined steps) for the same configurations, as
   whole processes, alternating.
@@ -20,7 +21,11 @@ otherwise idle machine, and keep the load average printed beside them):
   each runtime's own benchmark tool on the same artifact, batch 1, float32, the same threads:
   OpenVINO's ``benchmark_app`` (median, ``-hint none -infer_precision f32``), LiteRT's
   ``litert-benchmark`` (its reported latency) and ONNX Runtime's ``onnxruntime_test`` (a mean
-  over its runs, so castbench's mean is the figure set beside it).
+  over its runs, so castbench's mean is the figure set beside it); whole rounds alternate, as
+  the tools run as processes of their own.
+
+``--round-seconds S`` (keras, timm, timm-null, serving) makes each round last S seconds a side
+at least, taking more steps where steps are short.
 * ``spin``: not a check but a setting: ONNX Runtime's latency with its intra-op threads
   spinning (its default and castbench's) against spinning off, batch 1, the same threads.
 
@@ -71,15 +76,18 @@ def plain_keras_side(model: Any, config: Any, images: Any, labels: Any) -> Side:
     call = (lambda: model.train_on_batch(images, labels)) if config.mode == "train" else (
         lambda: model.predict_on_batch(images))  # fmt: skip
 
-    def time_calls(count: int) -> list[float]:
-        samples = []
-        for _ in range(count):
-            start = time.perf_counter()
-            call()
-            samples.append(time.perf_counter() - start)
-        return samples
-
+    time_calls = partial(plain_timed, call)
     return Side(time_calls(config.warmup), time_calls, dict)
+
+
+def plain_timed(call: Callable[[], Any], count: int) -> list[float]:
+    """The references' own clock, apart from castbench's ``timed_steps``: each call timed."""
+    samples = []
+    for _ in range(count):
+        start = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - start)
+    return samples
 
 
 def keras_section(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -386,12 +394,7 @@ class PlainTimm:
         return self.time(self.config.warmup)
 
     def time(self, count: int) -> list[float]:
-        samples = []
-        for _ in range(count):
-            start = time.perf_counter()
-            self.step()
-            samples.append(time.perf_counter() - start)
-        return samples
+        return plain_timed(self.step, count)
 
 
 SERVING_THREADS = 2
