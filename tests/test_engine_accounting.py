@@ -11,7 +11,7 @@ import pytest
 
 from castbench.timing import timer
 from castbench.timing.config import TimingConfig
-from castbench.timing.measurement import pipeline_depth
+from castbench.timing.measurement import PIPELINE_ROUNDS, pipeline_depth
 from castbench.timing.timer import measure
 
 HOST_S = 0.004  # host work to queue one step
@@ -89,10 +89,10 @@ def test_probes_span_the_timed_steps_and_nothing_else(measured):
 def test_pipelined_rounds_overlap_host_and_device(measured):
     runner, measurement = measured
     depth = pipeline_depth(9)
-    assert measurement.primary.pipeline_depth == depth == 3
-    assert len(measurement.primary.pipelined_s) == 3
+    assert measurement.primary.pipeline_depth == depth == 2
+    assert len(measurement.primary.pipelined_s) == PIPELINE_ROUNDS
     # warm-up, timed and pipelined calls, each exactly once
-    assert runner.step.calls == 2 + 9 + 3 * depth
+    assert runner.step.calls == 2 + 9 + PIPELINE_ROUNDS * depth
     pipelined, spread = measurement.pipelined_images_per_s
     # a round costs one host queueing plus the device's serial work: faster per step than
     # waiting after each step, which pays host and device in turn
@@ -100,32 +100,76 @@ def test_pipelined_rounds_overlap_host_and_device(measured):
     assert spread is not None and spread >= 0
 
 
-def test_a_step_without_dispatch_runs_synchronously_in_the_pipelined_rounds(monkeypatch):
-    now = [0.0]  # the engine's clock, advanced by the step alone: no load can move it
+class ClockStep:
+    """A synchronous step (no dispatch of its own) that advances the engine's clock alone: the
+    ``n``-th call costs ``cost(n)``, so no load on the machine can move a figure."""
+
+    kind = "api"
+
+    def __init__(self, now: list[float], cost) -> None:
+        self.now, self.cost, self.calls = now, cost, 0
+
+    def __call__(self) -> None:
+        self.now[0] += self.cost(self.calls)
+        self.calls += 1
+
+    def compile(self) -> None:
+        return None
+
+    def finish(self) -> None:
+        return None
+
+
+def measure_clock_step(monkeypatch, cost, steps: int, warmup: int):
+    now = [0.0]
     monkeypatch.setattr(timer, "clock", lambda: now[0])
-
-    class Plain:
-        kind = "api"
-
-        def __init__(self):
-            self.calls = 0
-
-        def __call__(self):
-            self.calls += 1
-            now[0] += 0.002
-
-        def compile(self):
-            return None
-
-        def finish(self):
-            return None
-
-    config = TimingConfig("mobilenetv2", 32, 2, mode="infer", steps=6, warmup=1, step="api")
+    config = TimingConfig("mobilenetv2", 32, 2, mode="infer", steps=steps, warmup=warmup,
+                          step="api")  # fmt: skip
     runner = SimulatedRunner(config)
-    runner.kind, runner.step = "api", Plain()
+    runner.kind, runner.step = "api", ClockStep(now, cost)
     runner.steps = {"api": runner.step}
-    measurement = measure(runner)
-    assert runner.step.calls == 1 + 6 + 3 * pipeline_depth(6)
+    return runner, measure(runner)
+
+
+def test_a_step_without_dispatch_runs_synchronously_in_the_pipelined_rounds(monkeypatch):
+    runner, measurement = measure_clock_step(monkeypatch, lambda n: 0.002, steps=6, warmup=1)
+    assert runner.step.calls == 1 + 6 + PIPELINE_ROUNDS * pipeline_depth(6)
     assert measurement.primary.kind == "api"
     ratio = measurement.pipelined_images_per_s[0] / measurement.images_per_s
     assert ratio == pytest.approx(1.0)  # synchronous rounds: nothing overlaps
+
+
+def test_drift_over_the_phase_moves_latency_and_throughput_alike(monkeypatch):
+    # every call 5 % dearer than the one before: timed steps first and pipelined rounds after
+    # would read a ratio of 0.75; the pairs in the order AB BA AB BA leave the median round
+    # and the median step in the same place (1.01: a median of rates, not of times)
+    runner, measurement = measure_clock_step(monkeypatch, lambda n: 0.002 * (1 + 0.05 * n),
+                                             steps=8, warmup=1)  # fmt: skip
+    assert pipeline_depth(8) == 2 and len(measurement.primary.pipelined_s) == PIPELINE_ROUNDS
+    ratio = measurement.pipelined_images_per_s[0] / measurement.images_per_s
+    assert ratio == pytest.approx(1.0, abs=0.02)
+
+
+def test_timed_slices_and_pipelined_rounds_alternate_in_pairs(monkeypatch):
+    order: list[str] = []
+    real_timed, real_pipelined = timer.timed_steps, timer.pipelined_rounds
+
+    def timed(step, count, min_seconds=0.0):
+        order.append(f"timed {count}")
+        return real_timed(step, count, min_seconds)
+
+    def pipelined(step, depth, rounds=PIPELINE_ROUNDS):
+        order.append(f"pipelined {depth}x{rounds}")
+        return real_pipelined(step, depth, rounds)
+
+    monkeypatch.setattr(timer, "timed_steps", timed)
+    monkeypatch.setattr(timer, "pipelined_rounds", pipelined)
+    measure_clock_step(monkeypatch, lambda n: 0.001, steps=9, warmup=2)
+    timed_slice, pipelined_round = "timed {}", "pipelined 2x1"
+    assert order == [
+        "timed 2",  # warm-up
+        timed_slice.format(3), pipelined_round,
+        pipelined_round, timed_slice.format(2),
+        timed_slice.format(2), pipelined_round,
+        pipelined_round, timed_slice.format(2),
+    ]  # fmt: skip

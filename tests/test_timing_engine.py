@@ -10,6 +10,7 @@ from castbench.cli import main
 from castbench.results import ResultsFolder, read_rows
 from castbench.timing.config import TimingConfig
 from castbench.timing.engine import StepRunner, build_for_timing
+from castbench.timing.measurement import PIPELINE_ROUNDS
 from castbench.timing.sweep import run_sweep
 from castbench.timing.timer import measure
 
@@ -48,7 +49,7 @@ def test_cli_writes_ok_rows_with_spread_and_correct_epochs(tiny_run):
         # probes over the three timed steps, not the compile the first step paid for
         assert sum(row["samples_s"]) <= row["probe_window_s"] < row["first_step_s"]
         assert row["pipeline_depth"] == 2 and row["images_per_s_pipelined"] > 0
-        assert len(row["step_samples_s"]["compiled"]["pipelined_s"]) == 3
+        assert len(row["step_samples_s"]["compiled"]["pipelined_s"]) == PIPELINE_ROUNDS
         assert row["pct_of_peak"] > 0
         assert row["matmul_precision"] == "default"  # TensorFlow's TF32 setting, left on
     metadata = json.loads((out / "run.json").read_text())

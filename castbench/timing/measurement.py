@@ -18,8 +18,10 @@ from castbench.timing.stats import summarize
 # The counted FLOPs are for the forward pass; a training step's backward pass costs about twice
 # the forward (gradients for activations and for weights), so a step is ~3x forward.
 TRAIN_FLOPS_PER_FORWARD = 3.0
-# Pipelined throughput: PIPELINE_ROUNDS rounds of steps dispatched back to back, one wait each.
-PIPELINE_ROUNDS = 3
+# Pipelined throughput: PIPELINE_ROUNDS rounds of steps dispatched back to back, one wait each,
+# paired with as many slices of the timed steps in the order AB BA AB BA (four pairs is the
+# fewest for which linear drift leaves both the mean and the median of each side in place).
+PIPELINE_ROUNDS = 4
 
 
 def pipeline_depth(steps: int) -> int:

@@ -1,6 +1,7 @@
 """The engine's framework-free core: one compile, then warm-up and timed steps of each step
-kind a runner holds, with a clock that waits for the device, then pipelined rounds; probes and
-the recompile guard span the primary kind's timed steps and nothing else.
+kind a runner holds, with a clock that waits for the device, the primary kind's slices of timed
+steps paired with pipelined rounds; probes span those timed steps and nothing else, the
+recompile guard the pipelined rounds too.
 
 Every runner castbench times implements :class:`Runner`: Keras steps
 (:class:`castbench.timing.engine.StepRunner`, under each backend and ``tf.distribute``),
@@ -148,15 +149,32 @@ class PrimaryPhase:
         self._monitor = ResourceMonitor()
         self._memory = DeviceMemory()
 
-    def time(self, count: int) -> None:
+    def time(self, count: int, slices: int = 1) -> None:
+        """``count`` timed steps, one of ``slices`` that share the probes' minimum window."""
         with self._compiles, self._monitor, self._memory:
-            self.samples += timed_steps(self.step, count, self._monitor.wants_window)
+            window_s = self._monitor.wants_window / slices
+            self.samples += timed_steps(self.step, count, window_s)
 
     def pipeline(self, rounds: int = PIPELINE_ROUNDS) -> None:
         """``rounds`` pipelined rounds, as deep as the engine's rule for the timed steps."""
         with self._compiles:
             depth = pipeline_depth(self.runner.config.steps)
             self.pipelined += pipelined_rounds(self.step, depth, rounds)
+
+    def time_and_pipeline(self, steps: int) -> None:
+        """The timed steps in ``PIPELINE_ROUNDS`` slices, each paired with one pipelined round,
+        the pairs in the order AB BA AB BA...: drift over the phase (a busy host, clocks settling)
+        then moves latency and throughput alike, and their ratio is the pipelining's own."""
+        shares = [steps // PIPELINE_ROUNDS + (index < steps % PIPELINE_ROUNDS)
+                  for index in range(PIPELINE_ROUNDS)]  # fmt: skip
+        slices = sum(1 for count in shares if count)
+        for index, count in enumerate(shares):
+            timed_first = index % 2 == 0  # A B, B A, A B, ...
+            if timed_first and count:
+                self.time(count, slices)
+            self.pipeline(rounds=1)
+            if not timed_first and count:
+                self.time(count, slices)
 
     def result(self) -> _Timed:
         probes = self._monitor.result()
@@ -185,8 +203,7 @@ def measure(
         first = first or ready
         if kind == runner.kind:
             phase = PrimaryPhase(runner)
-            phase.time(config.steps)
-            phase.pipeline()
+            phase.time_and_pipeline(config.steps)
             timed, timed_extra = phase.samples, phase.result()
         else:
             timed = timed_steps(step, config.steps)
@@ -228,7 +245,7 @@ def measure_interleaved(runners: list[Runner], gflops_per_image: float | None = 
     slices = [min(INTERLEAVED_SLICE, steps - done) for done in range(0, steps, INTERLEAVED_SLICE)]
     for round_index, count in enumerate(slices):
         for phase in _rotated(phases, round_index):
-            phase.time(count)
+            phase.time(count, len(slices))
     for round_index in range(PIPELINE_ROUNDS):
         for phase in _rotated(phases, round_index):
             phase.pipeline(rounds=1)
