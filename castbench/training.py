@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from castbench import metrics
+from castbench.checkpoint import EpochCheckpoint
 from castbench.errors import UsageError
 from castbench.files import atomic_write_text, csv_text
 from castbench.recipes import RECIPES, SCHEDULES
@@ -219,7 +220,8 @@ class Fitted:
     history: list[dict[str, Any]]
     epoch_times: list[float]
     best_epoch: int | None
-    train_s: float
+    train_s: float  # over every epoch, those before an interruption included
+    resumed_after_epoch: int | None = None  # the checkpoint this run went on from
 
 
 def train(
@@ -227,8 +229,10 @@ def train(
     out_dir: str | os.PathLike,
     log: Log = _print,
     argv: list[str] | None = None,
+    resume: bool = False,
 ) -> TrainResult:
-    """Train, keep the best epoch by validation loss, evaluate on the test split, write files."""
+    """Train, keep the best epoch by validation loss, evaluate on the test split, write files.
+    With ``resume``, an interrupted run in ``out_dir`` goes on from its last finished epoch."""
     config.validate()
     out = Path(out_dir)
     root = resolve_data(config.data, log)
@@ -244,10 +248,14 @@ def train(
     params = count_params_of(model)
     log(_start_line(config, splits))
     weights_path = out / WEIGHTS_FILE
-    fitted = fit(model, datasets, config, weights_path, log)
+    checkpoint = EpochCheckpoint(out, config.to_dict())
+    if not resume:
+        checkpoint.clear()
+    fitted = fit(model, datasets, config, weights_path, log, checkpoint)
     restore_best(model, weights_path, fitted, log)
     result, scores = evaluate(model, datasets.test, splits, config, fitted, params, out, log)
     write_results(result, splits.test, scores, argv=argv)
+    checkpoint.clear()  # only once the results are written: until then a resume goes on
     log(f"results in {out}")
     del model
     keras.backend.clear_session()
@@ -362,15 +370,34 @@ def _start_line(config: TrainConfig, splits: Splits) -> str:
     )
 
 
-def fit(model, datasets: Datasets, config: TrainConfig, weights_path: Path, log: Log) -> Fitted:
+def fit(
+    model,
+    datasets: Datasets,
+    config: TrainConfig,
+    weights_path: Path,
+    log: Log,
+    checkpoint: EpochCheckpoint | None = None,
+) -> Fitted:
     """One epoch at a time: train, recompute batch-norm statistics (precise BN, when on),
-    validate, and save the weights when the validation loss is the lowest so far."""
-    weights_path.unlink(missing_ok=True)
+    validate, save the weights when the validation loss is the lowest so far, then write the
+    checkpoint. A checkpoint already there (a resumed run) sets where the loop starts."""
     history: list[dict[str, Any]] = []
     times: list[float] = []
-    best_loss, best_epoch = math.inf, None
-    started = time.perf_counter()
-    for epoch in range(config.epochs):
+    best_loss, best_epoch, train_s_before = math.inf, None, 0.0
+    restored = checkpoint.restore(model) if checkpoint is not None else None
+    if restored is None:
+        weights_path.unlink(missing_ok=True)
+    else:
+        state = restored[1]
+        history, times, best_epoch = state["history"], state["epoch_times"], state["best_epoch"]
+        best_loss = math.inf if state["best_loss"] is None else state["best_loss"]
+        train_s_before = state["train_s"]
+        datasets.train.passes = state["passes"]
+        if best_epoch == restored[0]:  # its weights may have been cut short of the best file
+            model.save_weights(str(weights_path))
+        log(f"resuming after epoch {restored[0]}/{config.epochs} from {checkpoint.state_path}")
+    started = time.perf_counter() - train_s_before
+    for epoch in range(len(history), config.epochs):
         epoch_started = time.perf_counter()
         trained = model.fit(
             datasets.train,
@@ -385,13 +412,21 @@ def fit(model, datasets: Datasets, config: TrainConfig, weights_path: Path, log:
         row.update({f"val_{k}": float(v) for k, v in validated.items()})
         times.append(time.perf_counter() - epoch_started)
         history.append(_history_row(epoch + 1, row, times[-1]))
-        mark = ""
-        if row["val_loss"] < best_loss:  # NaN never compares lower
+        improved = row["val_loss"] < best_loss  # NaN never compares lower
+        if improved:
             best_loss, best_epoch = row["val_loss"], epoch + 1
+        if checkpoint is not None:  # first: a resume rewrites the best weights from it
+            checkpoint.save(model, epoch + 1, {
+                "history": history, "epoch_times": times, "best_epoch": best_epoch,
+                "best_loss": None if math.isinf(best_loss) else best_loss,
+                "train_s": time.perf_counter() - started, "passes": datasets.train.passes,
+            })  # fmt: skip
+        if improved:
             model.save_weights(str(weights_path))
-            mark = "  * best, saved"
+        mark = "  * best, saved" if improved else ""
         log(_epoch_line(epoch + 1, config.epochs, row, times[-1]) + mark)
-    return Fitted(history, times, best_epoch, time.perf_counter() - started)
+    resumed_after = None if restored is None else restored[0]
+    return Fitted(history, times, best_epoch, time.perf_counter() - started, resumed_after)
 
 
 def _precise_bn(model, dataset, batches: int) -> float | None:
@@ -465,7 +500,7 @@ def evaluate(
         sweep=sweep,
         confusion=metrics.confusion_counts(labels, scores, 0.5),
         history=fitted.history,
-        timing=_timing(fitted.train_s, fitted.epoch_times, predict_s, len(splits.test)),
+        timing=_timing(fitted, predict_s, len(splits.test)),
         best_epoch=fitted.best_epoch,
         params_total=params_total,
         counts={
@@ -518,12 +553,12 @@ def predict_scores(model, dataset) -> tuple[list[int], list[float]]:
     return labels, scores
 
 
-def _timing(
-    train_s: float, epoch_times: list[float], predict_s: float, n_test: int
-) -> dict[str, Any]:
+def _timing(fitted: Fitted, predict_s: float, n_test: int) -> dict[str, Any]:
+    train_s, epoch_times = fitted.train_s, fitted.epoch_times
     later = epoch_times[1:]
     return {
         "train_s": train_s,
+        "resumed_after_epoch": fitted.resumed_after_epoch,
         "epochs": len(epoch_times),
         "s_per_epoch": train_s / max(1, len(epoch_times)),
         "epoch_s": list(epoch_times),

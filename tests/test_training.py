@@ -164,3 +164,33 @@ def test_train_error_in_a_fresh_process_has_no_traceback():
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines == ["castbench: error: epochs must be a positive integer, got -1"]
+
+
+def test_an_interrupted_run_goes_on_from_its_last_finished_epoch(tiny_set, tmp_path):
+    from castbench.checkpoint import STATE_FILE
+    from castbench.spec import ModelSpec
+    from castbench.training import TrainConfig, train
+
+    config = TrainConfig(spec=ModelSpec("MobileNetV2", size=32), data=str(tiny_set),
+                         batch_size=8, epochs=2)  # fmt: skip
+    out = tmp_path / "run"
+
+    def interrupt_after_epoch_1(line):
+        if line.startswith("epoch 1/2"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config, out, log=interrupt_after_epoch_1)
+    state = json.loads((out / STATE_FILE).read_text())
+    assert state["epoch"] == 1 and len(state["state"]["history"]) == 1
+    assert state["state"]["passes"] >= 1  # the training pipeline's passes drawn so far
+
+    lines = []
+    result = train(config, out, log=lines.append, resume=True)
+    assert any(line.startswith("resuming after epoch 1/2") for line in lines)
+    assert not any(line.startswith("epoch 1/2") for line in lines)  # epoch 1 was not rerun
+    assert [row["epoch"] for row in result.history] == [1, 2]
+    assert result.history[0] == state["state"]["history"][0]
+    assert result.timing["resumed_after_epoch"] == 1 and result.timing["epochs"] == 2
+    assert not list(out.glob("checkpoint*"))  # a finished run leaves no checkpoint behind
+    assert json.loads((out / "run.json").read_text())["timing"]["resumed_after_epoch"] == 1

@@ -81,9 +81,10 @@ class FakeTrainer:
         self.calls = []
         self.fail = set(fail)
 
-    def __call__(self, config, out_dir, log=print):
+    def __call__(self, config, out_dir, log=print, resume=False):
         key = Path(out_dir).name
         self.calls.append(key)
+        self.resumed = resume
         if key in self.fail:
             raise RuntimeError("out of memory")
         labels = [1, 1, 1, 0, 0, 1, 0, 1]
@@ -133,6 +134,7 @@ def test_resume_skips_finished_rows_and_retries_failed(tmp_path):
         log=lambda _: None, trainer=second,
     )  # fmt: skip
     assert second.calls == ["vgg16", "resnet50"]  # mobilenetv2 was done; vgg16 failed before
+    assert second.resumed and not first.resumed  # a row cut short goes on from its checkpoint
     assert [r["row"] for r in rows] == ["vgg16", "resnet50", "mobilenetv2"]
     assert {r["status"] for r in rows} == {"ok"}
     row = rows[-1]

@@ -84,6 +84,11 @@ TRAIN_OPTIONS = (
         default=None,
         help="results folder (default: results/train/<backbone>-<size>-<head>-<aug>-bs<N>-s<S>)",
     ),
+    option(
+        "--resume",
+        action="store_true",
+        help="go on from the last finished epoch of an interrupted run in --out",
+    ),
 )
 
 # Every option of ``castbench experiment`` but its positional name.
@@ -117,7 +122,12 @@ EXPERIMENT_OPTIONS = (
     ),
     option("--only", action="append", default=None, help="train only these rows (comma-separated)"),
     option("--out", default=None, help="results folder (default: results/experiments/<name>)"),
-    option("--resume", action="store_true", help="keep finished rows in --out, train the rest"),
+    option(
+        "--resume",
+        action="store_true",
+        help="keep finished rows in --out, train the rest (an interrupted row goes on from its "
+        "last finished epoch)",
+    ),
 )
 
 
@@ -214,7 +224,7 @@ def run_train(args: argparse.Namespace) -> int:
     config = TrainConfig(spec=spec, batch_size=recipe.batch_size, **_run_fields(args, chosen))
     config.validate()
     out = args.out or f"results/train/{config.label()}"
-    train(config, out, log=_log, argv=sys.argv[1:])
+    train(config, out, log=_log, argv=sys.argv[1:], resume=args.resume)
     return 0
 
 

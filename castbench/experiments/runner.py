@@ -52,7 +52,7 @@ def run_experiment(
     started = time.perf_counter()
     for index, (row, config) in enumerate(todo, 1):
         log(f"[{index}/{len(todo)}] {experiment.name} / {row.key}: {row.variant}")
-        new = train_row(experiment, row, config, out_dir, trainer, log)
+        new = train_row(experiment, row, config, out_dir, trainer, log, resume)
         rows = [r for r in rows if r["row"] != row.key] + new
         rows.sort(key=_order_in(planned))
         write_table(out_dir, experiment, settings, rows)
@@ -117,11 +117,13 @@ def train_row(
     out_dir: Path,
     trainer: Trainer,
     log: Callable[[str], None],
+    resume: bool = False,
 ) -> list[dict[str, Any]]:
-    """The table rows of one trained configuration, or one error row when training failed."""
+    """The table rows of one trained configuration, or one error row when training failed.
+    Resuming, a row interrupted mid-run goes on from its last finished epoch."""
     run_dir = Path("runs") / row.key
     try:
-        result = trainer(config, out_dir / run_dir, log=log)
+        result = trainer(config, out_dir / run_dir, log=log, resume=resume)
     except UsageError:
         raise
     except Exception as exc:  # one failed row must not lose the others
