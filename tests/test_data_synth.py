@@ -47,6 +47,11 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path, small_set):
     assert _digest(other) != _digest(small_set)
 
 
+def test_worker_processes_write_the_same_bytes(tmp_path, small_set):
+    parallel = generate(tmp_path / "p", n_train=40, n_test=30, seed=5, workers=2)
+    assert _digest(parallel) == _digest(small_set)  # the fixture rendered in this process
+
+
 def test_counts_mirror_the_seed():
     small = counts_for("small")
     assert (small["train"].defect, small["train"].ok) == (376, 288)

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import io
 import json
+import multiprocessing
 import os
 import shutil
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,25 +84,38 @@ def generate(
     n_test: int | None = None,
     seed: int = 0,
     scale: str = "small",
+    workers: int | None = None,
 ) -> Path:
-    """Write a synthetic casting set under ``out`` in the Kaggle layout; return ``out``."""
+    """Write a synthetic casting set under ``out`` in the Kaggle layout; return ``out``.
+    ``workers`` processes render it (default: one per core, for sets of ``PARALLEL_FROM``
+    images or more); the bytes are the same whatever their number."""
     counts = counts_for(scale, n_train, n_test)
     out = Path(out).expanduser()
     for split in ("train", "test"):
         existing = out / split
         if existing.is_dir() and any(existing.rglob("*.jpeg")):
             raise UsageError(f"{existing} already holds images; choose an empty folder")
-    canvas = Canvas(IMAGE_SIZE)
+    chunks = []
     for split_index, split in enumerate(("train", "test")):
         c = counts[split]
         for folder, label, n in (("def_front", 1, c.defect), ("ok_front", 0, c.ok)):
             directory = out / split / folder
             directory.mkdir(parents=True, exist_ok=True)
-            names = _file_names(seed, split_index, label, n, c.new_defects if label else 0)
-            for index, name in enumerate(names):
-                rng = np.random.default_rng([seed, split_index, label, index, _GENERATOR_VERSION])
-                grey = canvas.render(rng, defective=bool(label))
-                (directory / name).write_bytes(encode_jpeg(grey))
+            names = list(enumerate(_file_names(seed, split_index, label, n,
+                                               c.new_defects if label else 0)))  # fmt: skip
+            for start in range(0, len(names), CHUNK):
+                part = names[start : start + CHUNK]
+                chunks.append(_Chunk(directory, seed, split_index, label, part))
+    total = sum(len(chunk.names) for chunk in chunks)
+    workers = workers or (os.cpu_count() or 1 if total >= PARALLEL_FROM else 1)
+    if workers > 1:
+        # spawned, not forked: the caller may hold a framework's threads
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(workers, len(chunks)), mp_context=context) as pool:
+            list(pool.map(_render, chunks))
+    else:
+        for chunk in chunks:
+            _render(chunk)
     manifest = {
         "generator": "castbench.data.synth",
         "version": _GENERATOR_VERSION,
@@ -112,6 +127,31 @@ def generate(
     }
     (out / "castbench-synthetic.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return out
+
+
+# Images per unit of work, and the set size from which the default renders in parallel (a
+# spawned worker costs about a second to start).
+CHUNK = 100
+PARALLEL_FROM = 1000
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    directory: Path
+    seed: int
+    split_index: int
+    label: int
+    names: list[tuple[int, str]]  # (index within the class, file name)
+
+
+def _render(chunk: _Chunk) -> None:
+    """Write ``chunk``'s images: each from its own generator, so any worker writes the same
+    bytes."""
+    canvas = Canvas(IMAGE_SIZE)
+    for index, name in chunk.names:
+        key = [chunk.seed, chunk.split_index, chunk.label, index, _GENERATOR_VERSION]
+        grey = canvas.render(np.random.default_rng(key), defective=bool(chunk.label))
+        (chunk.directory / name).write_bytes(encode_jpeg(grey))
 
 
 def encode_jpeg(grey: np.ndarray) -> bytes:

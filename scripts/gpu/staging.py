@@ -47,7 +47,6 @@ class Stage:
     commands: Commands
     share: float = 1.0  # of the whole budget, at most
     cap_s: float = math.inf  # at most, whatever the budget
-    missing: str | None = None  # why it cannot run on this machine, if it cannot
     repeat: bool = False  # run again even when a carried-in folder shows it finished
 
 
@@ -152,13 +151,18 @@ def _signal_group(group: int, signum: int) -> None:
         pass
 
 
+# Left out of every archive: writer locks, and a training run's weights and checkpoint (over
+# what one file may bring back, and not what a stage is for).
+LEFT_OUT = ("/.lock", ".weights.h5", ".optimizer.npz", "/checkpoint.json")
+
+
 def archive(folder: Path, out: Path, arcname: str | None = None) -> Path:
-    """``folder`` packed as ``out/<name>.tar.gz`` (writer locks left out)."""
+    """``folder`` packed as ``out/<name>.tar.gz``, less what ``LEFT_OUT`` names."""
     arcname = arcname or folder.name
     target = out / f"{arcname}.tar.gz"
     with tarfile.open(target, "w:gz") as tar:
         tar.add(folder, arcname=arcname,
-                filter=lambda info: None if info.name.endswith("/.lock") else info)  # fmt: skip
+                filter=lambda info: None if info.name.endswith(LEFT_OUT) else info)  # fmt: skip
     return target
 
 
@@ -215,9 +219,7 @@ def run_stages(
     for stage in stages:
         folder = work / stage.name
         limit = budget.limit_for(stage)
-        if stage.missing:
-            outcome = Outcome(stage.name, "skipped", stage.missing)
-        elif not stage.repeat and previous_outcome(folder).get("status") == "finished":
+        if not stage.repeat and previous_outcome(folder).get("status") == "finished":
             outcome = Outcome(
                 stage.name, "done-earlier", "its folder holds an earlier finished run"
             )
