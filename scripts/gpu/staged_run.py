@@ -18,8 +18,8 @@ into OUT as soon as it ends, so a call cut short still brings back what it finis
 Timing stages resume (``--resume``) and do not pre-compile (``--compile-jobs 0``: the timed
 phase would wait for the whole matrix's compiles). Every JAX compile goes to one persistent
 cache, packed into OUT as ``xla-cache.tar.gz`` when it fits, for the next call to carry in.
-Weights and training checkpoints stay behind: a checkpoint of MobileNetV2 (weights and Adam's
-moments, about 27 MB) is over what one file may bring back, and the metrics are what the stage
+Weights and training checkpoints stay behind: MobileNetV2's at 128 px (27 MB of weights, 18 MB
+of Adam's moments) are over what one file may bring back, and the metrics are what the stage
 is for.
 
     python scripts/gpu/staged_run.py --out OUT [--budget 520] [--carried-in PATH] [--work DIR]
