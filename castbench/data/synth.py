@@ -107,7 +107,7 @@ def generate(
                 part = names[start : start + CHUNK]
                 chunks.append(_Chunk(directory, seed, split_index, label, part))
     total = sum(len(chunk.names) for chunk in chunks)
-    workers = workers or (os.cpu_count() or 1 if total >= PARALLEL_FROM else 1)
+    workers = workers or ((os.cpu_count() or 1) if total >= PARALLEL_FROM else 1)
     if workers > 1:
         # spawned, not forked: the caller may hold a framework's threads
         context = multiprocessing.get_context("spawn")

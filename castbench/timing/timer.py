@@ -155,11 +155,11 @@ class PrimaryPhase:
             window_s = self._monitor.wants_window / slices
             self.samples += timed_steps(self.step, count, window_s)
 
-    def pipeline(self, rounds: int = PIPELINE_ROUNDS) -> None:
-        """``rounds`` pipelined rounds, as deep as the engine's rule for the timed steps."""
+    def pipeline(self) -> None:
+        """One pipelined round, as deep as the engine's rule for the timed steps."""
         with self._compiles:
             depth = pipeline_depth(self.runner.config.steps)
-            self.pipelined += pipelined_rounds(self.step, depth, rounds)
+            self.pipelined += pipelined_rounds(self.step, depth, rounds=1)
 
     def time_and_pipeline(self, steps: int) -> None:
         """The timed steps in ``PIPELINE_ROUNDS`` slices, each paired with one pipelined round,
@@ -172,7 +172,7 @@ class PrimaryPhase:
             timed_first = index % 2 == 0  # A B, B A, A B, ...
             if timed_first and count:
                 self.time(count, slices)
-            self.pipeline(rounds=1)
+            self.pipeline()
             if not timed_first and count:
                 self.time(count, slices)
 
@@ -248,7 +248,7 @@ def measure_interleaved(runners: list[Runner], gflops_per_image: float | None = 
             phase.time(count, len(slices))
     for round_index in range(PIPELINE_ROUNDS):
         for phase in _rotated(phases, round_index):
-            phase.pipeline(rounds=1)
+            phase.pipeline()
     measurements = []
     for runner, warm, phase in zip(runners, ready, phases, strict=True):
         timed = phase.result()
