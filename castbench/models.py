@@ -15,6 +15,7 @@ import keras
 import numpy as np
 
 from castbench.errors import UsageError
+from castbench.runtime import set_random_seed
 from castbench.spec import WEIGHT_CHOICES_HELP, ModelSpec
 
 # Whole-model weight files (backbone + head) as Keras 3 saves them; both load without pickle.
@@ -80,7 +81,7 @@ def build_model(spec: ModelSpec, seed: int | None = None) -> keras.Model:
     set first, so random initial weights are the same in every build."""
     spec.validate()
     if seed is not None:
-        keras.utils.set_random_seed(seed)
+        set_random_seed(seed)
     record = spec.record
     size = spec.input_size
     weights = _backbone_weights_argument(spec)

@@ -30,6 +30,30 @@ def loaded_keras_backend() -> str | None:
     return None if keras is None else keras.backend.backend()
 
 
+def set_random_seed(seed: int) -> None:
+    """``keras.utils.set_random_seed`` that seeds TensorFlow only where TensorFlow runs.
+
+    Keras seeds TensorFlow too whenever it can import it, so under JAX or PyTorch, on a machine
+    that also has TensorFlow, every seeded build would load all of TensorFlow (seconds and
+    hundreds of MB) to seed a framework the process never calls. Keras asks its lazy
+    ``tensorflow`` module whether it is available; for this call the answer is no, and the
+    module forgets it afterwards, so a later TensorFlow-only feature still imports it."""
+    import keras
+
+    try:
+        from keras.src.utils.module_utils import tensorflow as lazy
+    except ImportError:  # a Keras that keeps it elsewhere: seed as Keras does
+        lazy = None
+    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules or lazy is None:
+        keras.utils.set_random_seed(seed)
+        return
+    lazy._available = False
+    try:
+        keras.utils.set_random_seed(seed)
+    finally:
+        lazy._available = None
+
+
 def import_tensorflow() -> Any:
     """TensorFlow, for the TensorFlow backend; without it, one line naming what to install."""
     try:

@@ -39,6 +39,7 @@ from castbench.checkpoint import EpochCheckpoint
 from castbench.errors import UsageError
 from castbench.files import atomic_write_text, csv_text
 from castbench.recipes import RECIPES, SCHEDULES
+from castbench.runtime import set_random_seed
 from castbench.spec import ModelSpec
 
 SCHEMA = "castbench.train"
@@ -282,11 +283,9 @@ def load_splits(root: Path, config: TrainConfig, log: Log) -> Splits:
 
 def make_datasets(splits: Splits, config: TrainConfig) -> Datasets:
     """The input pipelines; only training shuffles and augments (seeded)."""
-    import keras
-
     from castbench.data.pipeline import make_dataset
 
-    keras.utils.set_random_seed(config.seed)
+    set_random_seed(config.seed)
     size, batch = config.spec.input_size, config.batch_size
     common = {"preprocess": config.spec.record.preprocess_fn(), "cache_dir": config.cache_dir}
     train_ds = make_dataset(
@@ -314,7 +313,7 @@ def build_for_training(config: TrainConfig, steps_per_epoch: int):
 
         compile_cache.enable(compile_cache.requested_cache_dir())
     keras.backend.clear_session()
-    keras.utils.set_random_seed(config.seed)
+    set_random_seed(config.seed)
     model = build_model(config.spec)
     compile_for_training(
         model,

@@ -3,7 +3,6 @@ once, at import). The compiled step is Keras's own train / predict function, cal
 calls it; the API step adds ``train_on_batch``'s per-call work. PyTorch is the optional
 ``peer`` extra: without it this skips, unless CASTBENCH_REQUIRE_PEER=1 (as ``.ci/run`` sets)."""
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -32,11 +31,7 @@ print(type(runner.step).__name__, sum(not np.array_equal(a, b) for a, b in zip(b
 
 
 @pytest.fixture(scope="module")
-def torch_env():
-    if importlib.util.find_spec("torch") is None:
-        if os.environ.get("CASTBENCH_REQUIRE_PEER") == "1":
-            pytest.fail("CASTBENCH_REQUIRE_PEER=1 but torch is not installed")
-        pytest.skip("torch is not installed: pip install 'castbench[peer]'")
+def torch_env(torch_installed):
     return {**os.environ, "KERAS_BACKEND": "torch"}
 
 
