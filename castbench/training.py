@@ -235,6 +235,7 @@ def train(
     """Train, keep the best epoch by validation loss, evaluate on the test split, write files.
     With ``resume``, an interrupted run in ``out_dir`` goes on from its last finished epoch."""
     config.validate()
+    started = environment(argv)  # the start time and load are the run's, not the write's
     out = Path(out_dir)
     root = resolve_data(config.data, log)
     if config.data is None:
@@ -255,7 +256,7 @@ def train(
     fitted = fit(model, datasets, config, weights_path, log, checkpoint)
     restore_best(model, weights_path, fitted, log)
     result, scores = evaluate(model, datasets.test, splits, config, fitted, params, out, log)
-    write_results(result, splits.test, scores, argv=argv)
+    write_results(result, splits.test, scores, started)
     checkpoint.clear()  # only once the results are written: until then a resume goes on
     log(f"results in {out}")
     del model
@@ -572,8 +573,10 @@ def write_results(
     result: TrainResult,
     test_samples: list,
     scores: list[float],
-    argv: list[str] | None = None,
+    started: dict[str, Any],
 ) -> None:
+    """The results folder's files; ``started``: the environment as :func:`environment` read it
+    when the run began, to which the load average at the end is added."""
     out = result.out_dir
     sweep_columns = ["threshold", *metrics.COUNT_COLUMNS, "n", *metrics.METRIC_COLUMNS]
     atomic_write_text(out / "metrics.csv", csv_text(result.sweep, sweep_columns))
@@ -613,7 +616,7 @@ def write_results(
         "weights_file": WEIGHTS_FILE,
         "timing": result.timing,
         "at_0.5": result.at(0.5) if _has_half(result) else None,
-        "environment": environment(argv),
+        "environment": {**started, "load_avg_1m_at_end": os.getloadavg()[0]},
     }
     atomic_write_text(out / "run.json", json_text(run))
     try:

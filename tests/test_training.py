@@ -1,6 +1,7 @@
 """castbench train end to end on a tiny synthetic set, checked against counts computed here."""
 
 import csv
+import datetime as dt
 import json
 import os
 import subprocess
@@ -37,7 +38,9 @@ def test_train_cli_end_to_end_matches_independent_counts(tiny_set, tmp_path, cap
     out = tmp_path / "run"
     argv = ["train", "--backbone", "MobileNetV2", "--size", "32", "--epochs", "1",
             "--batch", "8", "--data", str(tiny_set), "--out", str(out)]  # fmt: skip
+    called = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     assert main(argv) == 0
+    written = dt.datetime.fromtimestamp((out / "run.json").stat().st_mtime, dt.timezone.utc)
     printed = capsys.readouterr().out
     assert "epoch 1/1" in printed and "test at 0.5" in printed
     for name in ("metrics.csv", "metrics.json", "confusion.json", "confusion.csv",
@@ -99,6 +102,10 @@ def test_train_cli_end_to_end_matches_independent_counts(tiny_set, tmp_path, cap
     assert run["counts"]["n_test"] == len(test) == 16
     assert run["config"]["spec"]["input_size"] == 32 and run["best_epoch"] == 1
     assert run["params_total"] > 0
+    # the environment is the run's start, not the moment its results were written
+    started = dt.datetime.fromisoformat(run["environment"]["started_at"])
+    assert called <= started <= written - dt.timedelta(seconds=run["timing"]["train_s"])
+    assert run["environment"]["load_avg_1m_at_end"] >= 0
     # random weights, whole network trained: the scratch recipe, and precise BN on by default
     assert run["config"]["recipe"] == "scratch" and run["config"]["schedule"] == "cosine"
     assert run["config"]["precise_bn"] > 0 and float(history[0]["precise_bn_s"]) > 0
