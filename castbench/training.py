@@ -314,8 +314,7 @@ def build_for_training(config: TrainConfig, steps_per_epoch: int):
 
         compile_cache.enable(compile_cache.requested_cache_dir())
     keras.backend.clear_session()
-    set_random_seed(config.seed)
-    model = build_model(config.spec)
+    model = build_model(config.spec, seed=config.seed)
     compile_for_training(
         model,
         learning_rate=config.learning_rate,
